@@ -1,0 +1,118 @@
+"""The root command group, the shared `--config` option and the mapping of errors to exit codes.
+
+Exit codes (SPEC): 0 success; 1 unexpected error; 2 bad config or usage; 3 finished with quarantined
+records; 4 refused by a safety guard.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from integrator.config import load_config
+from integrator.errors import ConfigError, GuardRefusal, IntegratorError, LockBusy
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_ERROR",
+    "EXIT_GUARD",
+    "EXIT_OK",
+    "EXIT_QUARANTINED",
+    "config_option",
+    "handle_errors",
+    "main",
+]
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUARANTINED, EXIT_GUARD = 0, 1, 2, 3, 4
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(func: F) -> F:
+    """Adds `--config FILE` (default ./config.toml) and passes the loaded `Config` as `config`."""
+
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("config.toml"),
+        show_default=True,
+        help="The TOML config file.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_path: Path, **kwargs: Any) -> Any:
+        config = load_config(config_path)
+        from integrator.logs import configure_logging
+
+        configure_logging(config.logging)
+        return func(*args, config=config, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def handle_errors(func: F) -> F:
+    """Turns the product's errors into a clear message on stderr and the right exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except (GuardRefusal, LockBusy) as exc:
+            click.echo(f"refused: {exc}", err=True)
+            sys.exit(EXIT_GUARD)
+        except IntegratorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Group(click.Group):
+    """Maps usage errors to exit 2 (click's default too) and unexpected ones to exit 1 with one line."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(EXIT_ERROR)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_CONFIG)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except SystemExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 1
+            click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="integrator")
+def main() -> None:
+    """Keep B2B portal accounts in step with the ERP's customers."""
+
+
+def _register() -> None:
+    # Command modules register themselves on import; each is one command or group.
+    import importlib
+
+    for name in ("sync", "accounts", "check", "mail", "demo"):
+        try:
+            importlib.import_module(f"integrator.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"integrator.cli.{name}":
+                raise
+
+
+_register()
+

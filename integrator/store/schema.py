@@ -1,0 +1,177 @@
+"""The store's tables (SQLAlchemy Core). The portal reads `accounts` and `account_secrets`: see README.
+
+Every timestamp is naive UTC (the same on SQLite, PostgreSQL and MariaDB).
+
+Uniqueness that must hold across SQLite, PostgreSQL and MariaDB is kept with "live" shadow columns:
+`live_login` and `live_erp_id` equal `login` / `erp_id` while the account is live and are NULL once it is
+removed, and each has a unique index (NULLs never collide). So at most one live account per login and per
+ERP customer, enforced by the database itself, not by the sync's good behaviour.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "ACCOUNT_STATUSES",
+    "account_events",
+    "account_secrets",
+    "accounts",
+    "locks",
+    "metadata",
+    "outbox",
+    "quarantine",
+    "run_actions",
+    "runs",
+]
+
+metadata = MetaData()
+
+ACCOUNT_STATUSES = ("pending_activation", "active", "removed")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True, comment="identity id, a random UUID; never reused"),
+    Column("erp_id", String(64), nullable=False, index=True),
+    Column("login", String(320), nullable=False, comment="the e-mail, trimmed and lower-cased"),
+    Column("live_login", String(320), comment="= login while live, NULL once removed (unique)"),
+    Column("live_erp_id", String(64), comment="= erp_id while live, NULL once removed (unique)"),
+    Column("status", String(24), nullable=False, comment="pending_activation | active | removed"),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("blocked_reason", Text),
+    Column("name", Text),
+    Column("symbol", String(128)),
+    Column("tax_id", String(64)),
+    Column("phone", String(128)),
+    Column("price_level", String(128)),
+    Column("discount", Numeric(9, 4)),
+    Column("sales_rep", String(256)),
+    Column("sales_rep_email", String(320)),
+    Column("locale", String(16)),
+    Column("fingerprint", String(16), nullable=False, comment="digest of the synced fields"),
+    Column("password_hash", Text, comment="argon2id hash of the password the customer chose"),
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    Column("activated_at", DateTime()),
+    Column("last_login_at", DateTime()),
+    Column("removed_at", DateTime()),
+    Column("removed_reason", Text),
+    Column("created_run_id", Integer),
+    Index("ux_accounts_live_login", "live_login", unique=True),
+    Index("ux_accounts_live_erp_id", "live_erp_id", unique=True),
+    Index("ix_accounts_login", "login"),
+    Index("ix_accounts_status", "status"),
+)
+
+account_secrets = Table(
+    "account_secrets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("kind", String(24), nullable=False, comment="activation_link | temporary_password | reset_link"),
+    Column("secret_hash", Text, nullable=False, comment="hash only; the plaintext exists only in the mail"),
+    Column("created_at", DateTime(), nullable=False),
+    Column("expires_at", DateTime(), nullable=False),
+    Column("used_at", DateTime()),
+    Column("revoked_at", DateTime(), comment="set when a newer secret of the kind is minted"),
+)
+
+account_events = Table(
+    "account_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(36), nullable=False, index=True),
+    Column("erp_id", String(64), index=True),
+    Column("run_id", Integer, index=True),
+    Column("actor", String(256), nullable=False, comment="'sync' or the ops/sales-rep user who acted"),
+    Column("kind", String(32), nullable=False, comment="created | updated | removed | readded | restored | ..."),
+    Column("changes", Text, comment="JSON: {field: [old, new]} for updates, reasons for removals"),
+    Column("at", DateTime(), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(), nullable=False),
+    Column("finished_at", DateTime()),
+    Column("status", String(24), nullable=False, comment="running | ok | quarantined | refused | failed | dry_run"),
+    Column("trigger", String(32), nullable=False, comment="cli | daemon | only"),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("records", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("removed", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("mails_queued", Integer, nullable=False, default=0),
+    Column("summary", Text, comment="JSON: rejections by reason, guard details"),
+    Column("error", Text),
+)
+
+run_actions = Table(
+    "run_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("erp_id", String(64), index=True),
+    Column("account_id", String(36)),
+    Column("action", String(24), nullable=False, comment="create | readd | update | remove | reject | quarantine | refused"),
+    Column("reason", Text),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(36), nullable=False, index=True),
+    Column("kind", String(32), nullable=False, comment="activation | password_reset | login_changed | account_removed"),
+    Column("recipient", String(320), nullable=False),
+    Column("locale", String(16)),
+    Column("status", String(16), nullable=False, comment="pending | sent | failed"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", DateTime(), nullable=False),
+    Column("next_attempt_at", DateTime()),
+    Column("sent_at", DateTime()),
+    Column("run_id", Integer),
+    Column("actor", String(256)),
+    Column("context", Text, comment="JSON without secrets, e.g. the old login for login_changed"),
+    Index("ix_outbox_status", "status", "id"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("erp_id", String(64), primary_key=True),
+    Column("error", Text, nullable=False),
+    Column("first_run_id", Integer),
+    Column("last_run_id", Integer),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("first_seen_at", DateTime(), nullable=False),
+    Column("last_seen_at", DateTime(), nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("acquired_at", DateTime(), nullable=False),
+    Column("expires_at", DateTime(), nullable=False),
+)
