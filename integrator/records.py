@@ -54,6 +54,9 @@ SYNCED_FIELDS: tuple[str, ...] = (
 class Record(NamedTuple):
     """One ERP customer as the connector read it, values already cleaned of surrounding whitespace.
 
+    `tags` are normalised by the connector: case-folded with all whitespace removed (" B2B " -> "b2b"), so
+    rules compare them with a set lookup.
+
     `problems` lists values the connector could not interpret (e.g. `active = "maybe"`). Such a record is
     quarantined, never judged: a garbled row must not remove the customer's account. `origin` says where the
     record came from (a CSV line, a row number) so errors can point at it.
