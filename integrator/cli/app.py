@@ -106,7 +106,7 @@ def _register() -> None:
     # Command modules register themselves on import; each is one command or group.
     import importlib
 
-    for name in ("sync", "accounts", "check", "mail", "demo"):
+    for name in ("sync", "accounts", "check", "mail", "credentials", "demo"):
         try:
             importlib.import_module(f"integrator.cli.{name}")
         except ModuleNotFoundError as exc:
