@@ -1,0 +1,75 @@
+"""`integrator check`: validate the config and try every part (store, source, rules, mail) before going live."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable
+
+import click
+
+from connectors import make_connector
+from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
+from integrator.cli.output import console, print_json, print_table
+from integrator.config import Config
+from integrator.errors import IntegratorError
+from integrator.records import normalize_login
+from integrator.store.db import open_store, redact_url
+from rules import build_engine
+
+__all__ = ["check_command"]
+
+
+def _step(name: str, results: list[dict[str, str]], action: Callable[[], str]) -> bool:
+    try:
+        detail = action()
+    except IntegratorError as exc:
+        results.append({"check": name, "ok": "no", "detail": str(exc)})
+        return False
+    results.append({"check": name, "ok": "yes", "detail": detail})
+    return True
+
+
+@main.command("check")
+@click.option("--records", "sample", default=10, show_default=True, help="How many source records to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@config_option
+@handle_errors
+def check_command(config: Config, sample: int, as_json: bool) -> None:
+    """Validate the config, reach the store and the source, show the first records and their verdicts."""
+    results: list[dict[str, str]] = [{"check": "config", "ok": "yes", "detail": str(config.path)}]
+    _step("store", results, lambda: (open_store(config.store.url), "reachable, schema up to date: "
+                                     + redact_url(config.store.url))[1])  # fmt: skip
+    engine = build_engine(config.rules)
+    verdicts: list[dict[str, str]] = []
+
+    def read_source() -> str:
+        connector = make_connector(config.source)
+        for record in itertools.islice(connector.records(), sample):
+            if record.problems:
+                verdict = "quarantine: " + "; ".join(record.problems)
+            else:
+                outcome = engine.evaluate(record)
+                verdict = "eligible" if outcome.keep else "left out: " + ", ".join(outcome.reasons)
+            verdicts.append({"erp_id": record.erp_id, "name": record.name or "",
+                             "login": normalize_login(record.email), "verdict": verdict})  # fmt: skip
+        return f"{connector.describe()}: read {len(verdicts)} record(s)"
+
+    _step("source", results, read_source)
+    try:
+        from integrator.mail.checks import check_mail
+    except ImportError:
+        check_mail = None
+    if check_mail is not None:
+        for name, ok, detail in check_mail(config):
+            results.append({"check": name, "ok": "yes" if ok else "no", "detail": detail})
+    failed = any(r["ok"] != "yes" for r in results)
+    if as_json:
+        print_json({"ok": not failed, "checks": results, "records": verdicts})
+    else:
+        print_table("Checks", ["check", "ok", "detail"], [[r["check"], r["ok"], r["detail"]] for r in results])
+        if verdicts:
+            print_table("First records", ["erp_id", "name", "login", "verdict"],
+                        [[v["erp_id"], v["name"], v["login"], v["verdict"]] for v in verdicts])  # fmt: skip
+        console.print("all checks passed" if not failed else "some checks failed")
+    sys.exit(EXIT_ERROR if failed else 0)

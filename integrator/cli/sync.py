@@ -1,0 +1,63 @@
+"""`integrator sync`: sync now (or plan with --dry-run)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from integrator.cli.app import config_option, handle_errors, main
+from integrator.cli.output import console, print_json, print_table
+from integrator.config import Config
+from integrator.sync import SyncResult, run_sync
+
+__all__ = ["sync_command"]
+
+
+def _print_human(result: SyncResult) -> None:
+    title = "Plan (dry run: nothing written)" if result.dry_run else f"Run {result.run_id}: {result.status}"
+    print_table(
+        title,
+        ["records", "created", "re-added", "updated", "removed", "unchanged", "rejected", "quarantined", "mails"],
+        [[result.records, result.created, result.readded, result.updated, result.removed, result.unchanged,
+          result.rejected, result.quarantined, result.mails_queued]],
+    )  # fmt: skip
+    if result.rejected_by_reason:
+        print_table("Left out, by reason", ["reason", "records"], sorted(result.rejected_by_reason.items()))
+    if result.rejections:
+        print_table("Tagged but left out", ["erp_id", "reasons"], [[r["erp_id"], r["reasons"]] for r in result.rejections])
+    if result.quarantine:
+        print_table("Quarantined (retried next run)", ["erp_id", "where", "error"],
+                    [[q["erp_id"], q["origin"], q["error"]] for q in result.quarantine])  # fmt: skip
+    if result.deferred_removals:
+        print_table("Removals deferred (source had rows without erp_id)", ["erp_id", "login", "reasons"],
+                    [[d["erp_id"], d["login"], d["reasons"]] for d in result.deferred_removals])  # fmt: skip
+    if result.refused:
+        print_table("Refused removals", ["erp_id", "login", "reasons"],
+                    [[d["erp_id"], d["login"], d["reasons"]] for d in result.refused])  # fmt: skip
+    if result.dry_run and result.actions:
+        print_table("Planned actions", ["erp_id", "action", "login", "reason"],
+                    [[a["erp_id"], a["action"], a.get("login", ""), a["reason"]] for a in result.actions])  # fmt: skip
+    if result.mail:
+        console.print("mail: " + ", ".join(f"{k} {v}" for k, v in result.mail.items()))
+    if result.message:
+        console.print(("refused: " if result.status == "refused" else "error: ") + result.message)
+
+
+@main.command("sync")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--allow-mass-removal", is_flag=True, help="Apply even if the deletion guard would refuse.")
+@click.option("--only", "only", metavar="ERP_ID", help="Sync just this customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@config_option
+@handle_errors
+def sync_command(config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool) -> None:
+    """Sync now: read the ERP, apply creates, updates and removals, queue (and deliver) mail."""
+    result = run_sync(config, dry_run=dry_run, allow_mass_removal=allow_mass_removal, only=only)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        _print_human(result)
+    if result.status == "failed" and not as_json:
+        click.echo(f"error: {result.message}", err=True)
+    sys.exit(result.exit_code)

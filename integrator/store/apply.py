@@ -1,0 +1,455 @@
+"""Applying a plan: removals, then updates, then creates, each batch one transaction over accounts, events,
+outbox and the run's actions — so a crash at any point leaves a state the next run converges from.
+
+Creates are set-based (`INSERT … SELECT` from the staging table). A batch the database rejects is retried row
+by row, and the rows that still fail are quarantined with their error while the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from integrator.clock import utcnow
+from integrator.reconcile import Quarantined, Removal
+from integrator.store.schema import account_events, accounts, outbox, run_actions
+from integrator.store.staging import STAGED_FIELDS, Staging
+
+__all__ = ["ApplyResult", "Applier"]
+
+SYNC_ACTOR = "sync"
+
+
+@dataclass
+class ApplyResult:
+    """What was written."""
+
+    created: int = 0
+    readded: int = 0
+    updated: int = 0
+    removed: int = 0
+    mails_queued: int = 0
+    failed: list[Quarantined] = field(default_factory=list)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}"[:500]
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, Decimal) or isinstance(new, Decimal):
+        try:
+            return (old is None and new is None) or (
+                old is not None and new is not None and Decimal(str(old)) == Decimal(str(new))
+            )
+        except ArithmeticError:
+            return False
+    return old == new
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+class Applier:
+    """Writes one run's plan through the run's connection (which also holds the staging table)."""
+
+    def __init__(
+        self,
+        connection: sa.Connection,
+        staging: Staging,
+        *,
+        run_id: int,
+        readd: str = "new_identity",
+        removal_notice: bool = False,
+        batch_size: int = 5000,
+        heartbeat: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.conn = connection
+        self.staging = staging
+        self.run_id = run_id
+        self.readd = readd
+        self.removal_notice = removal_notice
+        self.batch_size = batch_size
+        self.heartbeat = heartbeat
+        self.result = ApplyResult()
+
+    # -- shared ----------------------------------------------------------------------------------------
+    def _batched(self, items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+        for start in range(0, len(items), self.batch_size):
+            yield items[start : start + self.batch_size]
+
+    def _transaction(self, work: Callable[[], None], fallback: Callable[[], None]) -> None:
+        """Run `work` as one transaction; if the database rejects it, roll back and run `fallback`."""
+        try:
+            work()
+            self.conn.commit()
+        except sa.exc.DBAPIError:
+            self.conn.rollback()
+            fallback()
+        self.heartbeat()
+
+    def _actions(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(run_actions.insert(), rows)
+
+    def _quarantine(self, erp_id: str, exc: BaseException) -> None:
+        self.conn.rollback()
+        self.result.failed.append(Quarantined(erp_id, "could not apply: " + _first_line(exc)))
+
+    # -- removals --------------------------------------------------------------------------------------
+    def remove(self, removals: Sequence[Removal]) -> None:
+        """Close accounts: status removed, removed_at, reason; data and history stay."""
+        for batch in self._batched(removals):
+            self._transaction(lambda b=batch: self._remove_batch(b), lambda b=batch: self._remove_each(b))
+
+    def _remove_batch(self, batch: Sequence[Removal]) -> None:
+        now = utcnow()
+        result = self.conn.execute(
+            accounts.update()
+            .where(accounts.c.id == sa.bindparam("b_id"), accounts.c.status != "removed")
+            .values(
+                status="removed",
+                live_login=None,
+                live_erp_id=None,
+                removed_at=now,
+                updated_at=now,
+                removed_reason=sa.bindparam("b_reason"),
+            ),
+            [{"b_id": r.account_id, "b_reason": ", ".join(r.reasons)} for r in batch],
+        )
+        self.conn.execute(
+            account_events.insert(),
+            [
+                {
+                    "account_id": r.account_id,
+                    "erp_id": r.erp_id,
+                    "run_id": self.run_id,
+                    "actor": SYNC_ACTOR,
+                    "kind": "removed",
+                    "changes": json.dumps({"reasons": list(r.reasons)}),
+                    "at": now,
+                }
+                for r in batch
+            ],
+        )
+        self._actions(
+            [
+                {
+                    "run_id": self.run_id,
+                    "erp_id": r.erp_id,
+                    "account_id": r.account_id,
+                    "action": "remove",
+                    "reason": ", ".join(r.reasons),
+                }
+                for r in batch
+            ]
+        )
+        if self.removal_notice:
+            self.conn.execute(
+                outbox.insert(),
+                [self._mail(r.account_id, "account_removed", r.login, None, now) for r in batch],
+            )
+            self.result.mails_queued += len(batch)
+        self.result.removed += result.rowcount if result.rowcount >= 0 else len(batch)
+
+    def _remove_each(self, batch: Sequence[Removal]) -> None:
+        for removal in batch:
+            try:
+                self._remove_batch([removal])
+                self.conn.commit()
+            except sa.exc.DBAPIError as exc:
+                self._quarantine(removal.erp_id, exc)
+
+    def _mail(
+        self, account_id: str, kind: str, recipient: str, locale: str | None, now: datetime, **context: Any
+    ) -> dict[str, Any]:
+        return {
+            "account_id": account_id,
+            "kind": kind,
+            "recipient": recipient,
+            "locale": locale,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "run_id": self.run_id,
+            "actor": SYNC_ACTOR,
+            "context": json.dumps(context) if context else None,
+        }
+
+    # -- updates ---------------------------------------------------------------------------------------
+    def update(self) -> None:
+        """Apply staged updates; login changes first, all in one transaction, so two customers may swap."""
+        st = self.staging.table
+        rows = self.conn.execute(sa.select(st).where(st.c.action == "update").order_by(st.c.seq)).mappings().all()
+        if not rows:
+            return
+        old = self._current(r["account_id"] for r in rows)
+        movers = [r for r in rows if old[r["account_id"]]["login"] != r["login"]]
+        others = [r for r in rows if old[r["account_id"]]["login"] == r["login"]]
+        if movers:
+            self._transaction(lambda: self._update_batch(movers, old), lambda: self._update_each(movers, old))
+        for batch in self._batched(others):
+            self._transaction(lambda b=batch: self._update_batch(b, old), lambda b=batch: self._update_each(b, old))
+
+    def _current(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        id_list = list(ids)
+        columns = [accounts.c.id, accounts.c.login, accounts.c.status, *(accounts.c[f] for f in STAGED_FIELDS)]
+        for start in range(0, len(id_list), 500):
+            chunk = id_list[start : start + 500]
+            for row in self.conn.execute(sa.select(*columns).where(accounts.c.id.in_(chunk))).mappings():
+                found[row["id"]] = dict(row)
+        self.conn.commit()
+        return found
+
+    def _update_batch(self, batch: Sequence[Any], old: dict[str, dict[str, Any]]) -> None:
+        now = utcnow()
+        moving = [r["account_id"] for r in batch if old[r["account_id"]]["login"] != r["login"]]
+        for start in range(0, len(moving), 500):
+            self.conn.execute(
+                accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
+            )
+        values = {f: sa.bindparam("b_" + f) for f in ("login", "fingerprint", *STAGED_FIELDS)}
+        self.conn.execute(
+            accounts.update()
+            .where(accounts.c.id == sa.bindparam("b_id"))
+            .values(live_login=sa.bindparam("b_login"), updated_at=now, **values),
+            [{"b_id": r["account_id"], **{"b_" + f: r[f] for f in ("login", "fingerprint", *STAGED_FIELDS)}} for r in batch],
+        )
+        events, mails, actions = [], [], []
+        for r in batch:
+            before = old[r["account_id"]]
+            changes = {
+                f: [_jsonable(before[f]), _jsonable(r[f])]
+                for f in ("login", *STAGED_FIELDS)
+                if not _same(before[f], r[f])
+            }
+            events.append(
+                {
+                    "account_id": r["account_id"],
+                    "erp_id": r["erp_id"],
+                    "run_id": self.run_id,
+                    "actor": SYNC_ACTOR,
+                    "kind": "updated",
+                    "changes": json.dumps(changes, ensure_ascii=False),
+                    "at": now,
+                }
+            )
+            actions.append(
+                {
+                    "run_id": self.run_id,
+                    "erp_id": r["erp_id"],
+                    "account_id": r["account_id"],
+                    "action": "update",
+                    "reason": "changed: " + ", ".join(changes) if changes else "fingerprint refreshed",
+                }
+            )
+            if "login" in changes:
+                # Pending accounts never got in: send the activation anew to the new address.
+                kind = "activation" if before["status"] == "pending_activation" else "login_changed"
+                mails.append(
+                    self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"])
+                )
+        self.conn.execute(account_events.insert(), events)
+        self._actions(actions)
+        if mails:
+            self.conn.execute(outbox.insert(), mails)
+        self.result.updated += len(batch)
+        self.result.mails_queued += len(mails)
+
+    def _update_each(self, batch: Sequence[Any], old: dict[str, dict[str, Any]]) -> None:
+        for row in batch:
+            try:
+                self._update_batch([row], old)
+                self.conn.commit()
+            except sa.exc.DBAPIError as exc:
+                self._quarantine(row["erp_id"], exc)
+
+    # -- creates ---------------------------------------------------------------------------------------
+    def mark_readds(self) -> int:
+        """Creates for customers that had an account before become re-adds; returns how many."""
+        st = self.staging.table
+        closed = sa.select(accounts.c.erp_id).where(accounts.c.status == "removed")
+        result = self.conn.execute(
+            st.update().where(st.c.action == "create", st.c.erp_id.in_(closed)).values(action="readd")
+        )
+        self.conn.commit()
+        return result.rowcount
+
+    def create(self) -> None:
+        """Insert new identities (and re-adds) set-based, batch by batch of staging rows."""
+        if self.readd == "restore":
+            self._restore_all()
+        st = self.staging.table
+        top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
+        self.conn.commit()
+        for low in range(0, top, self.batch_size):
+            high = low + self.batch_size
+            self._transaction(
+                lambda lo=low, hi=high: self._create_range(lo, hi), lambda lo=low, hi=high: self._create_each(lo, hi)
+            )
+
+    def _create_range(self, low: int, high: int) -> None:
+        st = self.staging.table
+        now = utcnow()
+        where = sa.and_(st.c.action.in_(("create", "readd")), st.c.seq > low, st.c.seq <= high)
+        literal = sa.literal
+        inserted = self.conn.execute(
+            accounts.insert().from_select(
+                [
+                    "id", "erp_id", "login", "live_login", "live_erp_id", "status", "blocked",
+                    "must_change_password", "fingerprint", *STAGED_FIELDS,
+                    "created_at", "updated_at", "created_run_id",
+                ],
+                sa.select(
+                    st.c.account_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
+                    literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
+                    *(st.c[f] for f in STAGED_FIELDS),
+                    literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
+                ).where(where),
+            )
+        ).rowcount  # fmt: skip
+        if not inserted:
+            return
+        self.conn.execute(
+            account_events.insert().from_select(
+                ["account_id", "erp_id", "run_id", "actor", "kind", "at"],
+                sa.select(
+                    st.c.account_id,
+                    st.c.erp_id,
+                    literal(self.run_id),
+                    literal(SYNC_ACTOR),
+                    sa.case((st.c.action == "readd", "readded"), else_="created"),
+                    literal(now, sa.DateTime),
+                ).where(where),
+            )
+        )
+        mails = self.conn.execute(
+            outbox.insert().from_select(
+                ["account_id", "kind", "recipient", "locale", "status", "attempts", "created_at", "run_id", "actor"],
+                sa.select(
+                    st.c.account_id,
+                    literal("activation"),
+                    st.c.login,
+                    st.c.locale,
+                    literal("pending"),
+                    literal(0),
+                    literal(now, sa.DateTime),
+                    literal(self.run_id),
+                    literal(SYNC_ACTOR),
+                ).where(where),
+            )
+        ).rowcount
+        self.conn.execute(
+            run_actions.insert().from_select(
+                ["run_id", "erp_id", "account_id", "action", "reason"],
+                sa.select(
+                    literal(self.run_id),
+                    st.c.erp_id,
+                    st.c.account_id,
+                    st.c.action,
+                    sa.case(
+                        (st.c.action == "readd", "eligible again after removal: new identity"),
+                        else_="eligible, no account yet",
+                    ),
+                ).where(where),
+            )
+        )
+        readded = self.conn.execute(
+            sa.select(sa.func.count()).select_from(st).where(where, st.c.action == "readd")
+        ).scalar()
+        self.result.created += inserted
+        self.result.readded += readded or 0
+        self.result.mails_queued += mails
+
+    def _create_each(self, low: int, high: int) -> None:
+        st = self.staging.table
+        rows = self.conn.execute(
+            sa.select(st.c.seq, st.c.erp_id).where(
+                st.c.action.in_(("create", "readd")), st.c.seq > low, st.c.seq <= high
+            )
+        ).all()
+        self.conn.commit()
+        for seq, erp_id in rows:
+            try:
+                self._create_range(seq - 1, seq)
+                self.conn.commit()
+            except sa.exc.DBAPIError as exc:
+                self._quarantine(erp_id, exc)
+
+    def _restore_all(self) -> None:
+        """`readd = "restore"`: reopen the newest closed identity instead of creating one."""
+        st = self.staging.table
+        rows = self.conn.execute(sa.select(st).where(st.c.action == "readd").order_by(st.c.seq)).mappings().all()
+        self.conn.commit()
+        for batch in self._batched(rows):
+            self._transaction(lambda b=batch: self._restore_batch(b), lambda b=batch: self._restore_each(b))
+
+    def _restore_batch(self, batch: Sequence[Any]) -> None:
+        st = self.staging.table
+        now = utcnow()
+        for r in batch:
+            closed = self.conn.execute(
+                sa.select(accounts.c.id, accounts.c.activated_at)
+                .where(accounts.c.erp_id == r["erp_id"], accounts.c.status == "removed")
+                .order_by(accounts.c.removed_at.desc(), accounts.c.created_at.desc())
+                .limit(1)
+            ).first()
+            if closed is None:
+                continue
+            status = "active" if closed.activated_at is not None else "pending_activation"
+            self.conn.execute(
+                accounts.update()
+                .where(accounts.c.id == closed.id)
+                .values(
+                    status=status,
+                    login=r["login"],
+                    live_login=r["login"],
+                    live_erp_id=r["erp_id"],
+                    fingerprint=r["fingerprint"],
+                    removed_at=None,
+                    removed_reason=None,
+                    updated_at=now,
+                    **{f: r[f] for f in STAGED_FIELDS},
+                )
+            )
+            self.conn.execute(
+                account_events.insert().values(
+                    account_id=closed.id, erp_id=r["erp_id"], run_id=self.run_id, actor=SYNC_ACTOR,
+                    kind="restored", at=now,
+                )
+            )  # fmt: skip
+            self._actions(
+                [
+                    {
+                        "run_id": self.run_id,
+                        "erp_id": r["erp_id"],
+                        "account_id": closed.id,
+                        "action": "restore",
+                        "reason": "eligible again after removal: closed identity reopened",
+                    }
+                ]
+            )
+            if status == "pending_activation":
+                self.conn.execute(outbox.insert().values(**self._mail(closed.id, "activation", r["login"], r["locale"], now)))
+                self.result.mails_queued += 1
+            self.conn.execute(st.update().where(st.c.seq == r["seq"]).values(action="restored"))
+            self.result.created += 1
+            self.result.readded += 1
+
+    def _restore_each(self, batch: Sequence[Any]) -> None:
+        for row in batch:
+            try:
+                self._restore_batch([row])
+                self.conn.commit()
+            except sa.exc.DBAPIError as exc:
+                self._quarantine(row["erp_id"], exc)

@@ -1,0 +1,61 @@
+"""Read-side queries shared by the CLI commands (accounts, explain, history, report)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from integrator.records import normalize_login
+from integrator.store.schema import account_events, accounts
+
+__all__ = ["ACCOUNT_FIELDS", "account_events_of", "find_account", "iter_accounts"]
+
+ACCOUNT_FIELDS = (
+    "id", "erp_id", "login", "status", "blocked", "blocked_reason", "name", "symbol", "tax_id", "phone",
+    "price_level", "discount", "sales_rep", "sales_rep_email", "locale", "must_change_password",
+    "created_at", "updated_at", "activated_at", "last_login_at", "removed_at", "removed_reason",
+)  # fmt: skip
+
+
+def iter_accounts(conn: sa.Connection, *, status: str | None = None, erp_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Accounts in creation order, streamed."""
+    query = sa.select(*(accounts.c[f] for f in ACCOUNT_FIELDS)).order_by(accounts.c.created_at, accounts.c.id)
+    if status == "live":
+        query = query.where(accounts.c.status != "removed")
+    elif status:
+        query = query.where(accounts.c.status == status)
+    if erp_id:
+        query = query.where(accounts.c.erp_id == erp_id)
+    for row in conn.execution_options(yield_per=5000).execute(query).mappings():
+        item = dict(row)
+        item["blocked"] = bool(item["blocked"])
+        item["must_change_password"] = bool(item["must_change_password"])
+        yield item
+
+
+def find_account(conn: sa.Connection, key: str) -> dict[str, Any] | None:
+    """The account a person means by `key`: a live login, an identity id, or an ERP id's live account."""
+    columns = [accounts.c[f] for f in ACCOUNT_FIELDS]
+    for condition in (
+        accounts.c.live_login == normalize_login(key),
+        accounts.c.id == key.strip(),
+        accounts.c.live_erp_id == key.strip(),
+    ):
+        row = conn.execute(sa.select(*columns).where(condition)).mappings().first()
+        if row:
+            item = dict(row)
+            item["blocked"] = bool(item["blocked"])
+            item["must_change_password"] = bool(item["must_change_password"])
+            return item
+    return None
+
+
+def account_events_of(conn: sa.Connection, *, account_id: str | None = None, erp_id: str | None = None) -> list[dict[str, Any]]:
+    """The history of one identity, or of every identity a customer ever had."""
+    query = sa.select(account_events).order_by(account_events.c.at, account_events.c.id)
+    query = query.where(account_events.c.account_id == account_id) if account_id else query.where(
+        account_events.c.erp_id == erp_id
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]

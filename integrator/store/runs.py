@@ -1,0 +1,91 @@
+"""The ledger of runs, the live-account ledger a run starts from, and the quarantine list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from integrator.clock import utcnow
+from integrator.reconcile import LiveAccount, Quarantined, Rejection
+from integrator.store.schema import accounts, quarantine, run_actions, runs
+
+__all__ = ["finish_run", "load_live_ledger", "record_quarantine", "record_rejections", "start_run"]
+
+
+def load_live_ledger(conn: sa.Connection) -> dict[str, LiveAccount]:
+    """erp_id -> live account, streamed in one query (no ORM objects: a million of these must be cheap)."""
+    ledger: dict[str, LiveAccount] = {}
+    result = conn.execution_options(stream_results=True, yield_per=20000).execute(
+        sa.select(accounts.c.erp_id, accounts.c.id, accounts.c.login, accounts.c.fingerprint).where(
+            accounts.c.status != "removed"
+        )
+    )
+    for erp_id, account_id, login, digest in result:
+        ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest)
+    return ledger
+
+
+def start_run(conn: sa.Connection, trigger: str) -> int:
+    """Insert the run row (status running) and return its id."""
+    run_id = conn.execute(
+        runs.insert().values(started_at=utcnow(), status="running", trigger=trigger, dry_run=False)
+    ).inserted_primary_key[0]
+    conn.commit()
+    return int(run_id)
+
+
+def finish_run(conn: sa.Connection, run_id: int, status: str, counts: dict[str, int], summary: dict[str, Any],
+               error: str | None = None) -> None:
+    """Close the run row with its counts and summary."""
+    conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id)
+        .values(finished_at=utcnow(), status=status, summary=json.dumps(summary, ensure_ascii=False), error=error,
+                **counts)
+    )
+    conn.commit()
+
+
+def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rejection]) -> None:
+    """Tagged records left out this run, one action each (untagged ones are only counted)."""
+    rows = [
+        {"run_id": run_id, "erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)}
+        for r in rejections
+    ]
+    for start in range(0, len(rows), 5000):
+        conn.execute(run_actions.insert(), rows[start : start + 5000])
+    conn.commit()
+
+
+def record_quarantine(conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool) -> None:
+    """Keep the quarantine list current: add or bump what failed now, drop what applied cleanly."""
+    now = utcnow()
+    failed_ids = [q.erp_id for q in items]
+    for item in items:
+        existing = conn.execute(sa.select(quarantine.c.attempts).where(quarantine.c.erp_id == item.erp_id)).first()
+        error = f"{item.origin}: {item.error}" if item.origin else item.error
+        if existing:
+            conn.execute(
+                quarantine.update()
+                .where(quarantine.c.erp_id == item.erp_id)
+                .values(error=error, last_run_id=run_id, attempts=existing.attempts + 1, last_seen_at=now)
+            )
+        else:
+            conn.execute(
+                quarantine.insert().values(
+                    erp_id=item.erp_id, error=error, first_run_id=run_id, last_run_id=run_id, attempts=1,
+                    first_seen_at=now, last_seen_at=now,
+                )
+            )
+        conn.execute(
+            run_actions.insert().values(run_id=run_id, erp_id=item.erp_id, action="quarantine", reason=error)
+        )
+    if full_run:
+        stale = quarantine.delete()
+        if failed_ids:
+            stale = stale.where(quarantine.c.last_run_id != run_id)
+        conn.execute(stale)
+    conn.commit()

@@ -1,0 +1,263 @@
+"""One sync run: lock → read and judge the source → plan → guard → apply → record → deliver mail.
+
+A source that fails at any point (bad SQL, lost connection mid-read) ends the run before anything is applied,
+so a broken source never removes an account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from connectors import make_connector
+from integrator.config import Config
+from integrator.errors import FatalSyncError, GuardRefusal
+from integrator.guard import check_plan
+from integrator.logs import get_logger
+from integrator.reconcile import Plan, Reconciler
+from integrator.store.apply import Applier, ApplyResult
+from integrator.store.db import open_store
+from integrator.store.lock import SyncLock
+from integrator.store.runs import finish_run, load_live_ledger, record_quarantine, record_rejections, start_run
+from integrator.store.schema import run_actions
+from integrator.store.staging import Staging
+from rules import build_engine
+
+__all__ = ["SyncResult", "run_sync"]
+
+log = get_logger("sync")
+
+_RENEW_EVERY = 20000
+
+
+@dataclass
+class SyncResult:
+    """The run summary `integrator sync` prints; `to_json()` is the pinned `--json` shape (and more)."""
+
+    run_id: int | None
+    status: str
+    """ok | quarantined | refused | failed | dry_run"""
+    dry_run: bool = False
+    records: int = 0
+    created: int = 0
+    readded: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    mails_queued: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    deferred_removals: list[dict[str, str]] = field(default_factory=list)
+    quarantine: list[dict[str, str]] = field(default_factory=list)
+    rejections: list[dict[str, str]] = field(default_factory=list)
+    actions: list[dict[str, str]] = field(default_factory=list)
+    """Dry run only: every planned action with its reason."""
+    message: str | None = None
+    mail: dict[str, Any] | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """SPEC exit codes: 0 ok, 1 failed, 3 quarantined records, 4 refused by a guard."""
+        return {"ok": 0, "dry_run": 0, "quarantined": 3, "refused": 4}.get(self.status, 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """Machine output for `sync --json`."""
+        data = asdict(self)
+        if not self.dry_run:
+            data.pop("actions")
+        return data
+
+
+def _plan_actions(conn: sa.Connection, staging: Staging, plan: Plan) -> list[dict[str, str]]:
+    st = staging.table
+    actions: list[dict[str, str]] = [
+        {"erp_id": r.erp_id, "action": "remove", "login": r.login, "reason": ", ".join(r.reasons)}
+        for r in plan.removals
+    ]
+    reasons = {
+        "create": "eligible, no account yet",
+        "readd": "eligible again after removal: new identity",
+        "update": "synced fields changed",
+    }
+    for action, erp_id, login in conn.execute(sa.select(st.c.action, st.c.erp_id, st.c.login).order_by(st.c.seq)):
+        actions.append({"erp_id": erp_id, "action": action, "login": login, "reason": reasons.get(action, action)})
+    actions += [{"erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections]
+    actions += [{"erp_id": q.erp_id, "action": "quarantine", "reason": q.error} for q in plan.quarantined]
+    return actions
+
+
+def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResult | None, readds: int) -> SyncResult:
+    quarantined = list(plan.quarantined) + (applied.failed if applied else [])
+    return SyncResult(
+        run_id=run_id,
+        status=status,
+        dry_run=status == "dry_run",
+        records=plan.records,
+        created=applied.created if applied else plan.creates,
+        readded=applied.readded if applied else readds,
+        updated=applied.updated if applied else plan.updates,
+        removed=applied.removed if applied else (len(plan.removals) if status == "dry_run" else 0),
+        unchanged=plan.unchanged,
+        rejected=plan.rejected,
+        quarantined=len(quarantined),
+        mails_queued=applied.mails_queued if applied else 0,
+        rejected_by_reason=dict(plan.rejected_by_reason),
+        deferred_removals=[
+            {"erp_id": r.erp_id, "login": r.login, "reasons": ", ".join(r.reasons)} for r in plan.deferred_removals
+        ],
+        quarantine=[{"erp_id": q.erp_id, "origin": q.origin, "error": q.error} for q in quarantined],
+        rejections=[{"erp_id": r.erp_id, "reasons": ", ".join(r.reasons)} for r in plan.rejections],
+    )
+
+
+def _counts(result: SyncResult) -> dict[str, int]:
+    names = ("records", "created", "updated", "removed", "unchanged", "rejected", "quarantined", "mails_queued")
+    return {n: getattr(result, n) for n in names}
+
+
+def _deliver(engine: Engine, config: Config) -> dict[str, Any] | None:
+    """Deliver queued mail after the sync; a delivery problem leaves mail pending and never fails the sync."""
+    try:
+        from integrator.mail.delivery import deliver_pending
+    except ImportError:
+        return None
+    try:
+        report = deliver_pending(engine, config)
+    except Exception as exc:  # noqa: BLE001 - mail stays pending and is retried; the sync itself succeeded
+        log.warning("mail_delivery_failed", error=f"{type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return asdict(report) if hasattr(report, "__dataclass_fields__") else dict(report)
+
+
+def run_sync(
+    config: Config,
+    *,
+    dry_run: bool = False,
+    allow_mass_removal: bool = False,
+    only: str | None = None,
+    trigger: str = "cli",
+    engine: Engine | None = None,
+) -> SyncResult:
+    """Run one sync and return its summary; fatal source/store errors end as status "failed"."""
+    engine = engine or open_store(config.store.url)
+    connector = make_connector(config.source)
+    rules = build_engine(config.rules)
+    lock = None
+    if not dry_run:
+        lock = SyncLock(engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds)
+        lock.acquire()
+    try:
+        with engine.connect() as conn:
+            run_id = None if dry_run else start_run(conn, "only" if only else trigger)
+            structlog.contextvars.bind_contextvars(run_id=run_id)
+            try:
+                result = _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only)
+            finally:
+                structlog.contextvars.unbind_contextvars("run_id")
+    finally:
+        if lock is not None:
+            lock.release()
+    if result.status in ("ok", "quarantined") and config.mail.deliver_after_sync:
+        result.mail = _deliver(engine, config)
+    return result
+
+
+def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only) -> SyncResult:  # type: ignore[no-untyped-def]
+    log.info("sync_started", source=connector.describe(), dry_run=dry_run, only=only)
+    plan = Plan()
+    try:
+        ledger = load_live_ledger(conn)
+        conn.commit()
+        staging = Staging(conn)
+        conn.commit()
+        reconciler = Reconciler(ledger, rules, staging.stage, scope=only)
+        plan = reconciler.plan
+        for count, record in enumerate(connector.records(only=only), 1):
+            reconciler.feed(record)
+            if lock is not None and count % _RENEW_EVERY == 0:
+                lock.renew()
+        staging.flush()
+        plan = reconciler.finish()
+        staging.drop_erp_ids(sorted(plan.unstaged))
+        conn.commit()
+        applier = Applier(
+            conn,
+            staging,
+            run_id=run_id or 0,
+            readd=config.accounts.readd,
+            removal_notice=config.mail.send_removal_notice,
+            heartbeat=(lock.renew if lock else lambda: None),
+        )
+        readds = applier.mark_readds()
+        check_plan(plan, config.safety, allow_mass_removal=allow_mass_removal, scoped=only is not None)
+    except GuardRefusal as refusal:
+        conn.rollback()
+        result = _result_from(plan, run_id, "refused", None, 0)
+        result.refused, result.message = refusal.details, str(refusal)
+        log.warning("sync_refused", reason=str(refusal), refused=len(refusal.details))
+        if run_id is not None:
+            _record_refusal(conn, run_id, refusal)
+            finish_run(conn, run_id, "refused", _counts(result), _summary(result), error=str(refusal))
+        return result
+    except FatalSyncError as exc:
+        conn.rollback()
+        log.error("sync_failed", error=str(exc))
+        result = _result_from(plan, run_id, "failed", None, 0)
+        result.message = str(exc)
+        result.created = result.updated = result.removed = 0
+        if run_id is not None:
+            finish_run(conn, run_id, "failed", _counts(result), _summary(result), error=str(exc))
+        return result
+    except BaseException as exc:
+        conn.rollback()
+        if run_id is not None:
+            finish_run(conn, run_id, "failed", {}, {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    if dry_run:
+        result = _result_from(plan, None, "dry_run", None, readds)
+        result.actions = _plan_actions(conn, staging, plan)
+        log.info("sync_planned", **_counts(result))
+        return result
+    try:
+        applier.remove(plan.removals)
+        applier.update()
+        applier.create()
+        record_rejections(conn, run_id, plan.rejections)
+        applied = applier.result
+        record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None)
+    except BaseException as exc:
+        conn.rollback()
+        finish_run(conn, run_id, "failed", {}, {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    quarantined = bool(plan.quarantined or applied.failed)
+    result = _result_from(plan, run_id, "quarantined" if quarantined else "ok", applied, readds)
+    finish_run(conn, run_id, result.status, _counts(result), _summary(result))
+    log.info("sync_finished", status=result.status, **_counts(result))
+    return result
+
+
+def _summary(result: SyncResult) -> dict[str, Any]:
+    return {
+        "readded": result.readded,
+        "rejected_by_reason": result.rejected_by_reason,
+        "deferred_removals": result.deferred_removals,
+        "refused": len(result.refused),
+        "message": result.message,
+    }
+
+
+def _record_refusal(conn: sa.Connection, run_id: int, refusal: GuardRefusal) -> None:
+    rows = [
+        {"run_id": run_id, "erp_id": d["erp_id"], "account_id": d["account_id"], "action": "refused",
+         "reason": f"removal refused by the deletion guard ({d['reasons']})"}
+        for d in refusal.details
+    ]  # fmt: skip
+    for start in range(0, len(rows), 5000):
+        conn.execute(run_actions.insert(), rows[start : start + 5000])
+    conn.commit()
