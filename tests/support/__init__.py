@@ -1,0 +1,1 @@
+"""Test support: a small ERP database the real connectors read, and config builders."""
