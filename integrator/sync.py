@@ -22,7 +22,13 @@ from integrator.reconcile import Plan, Reconciler
 from integrator.store.apply import Applier, ApplyResult
 from integrator.store.db import open_store
 from integrator.store.lock import SyncLock
-from integrator.store.runs import finish_run, load_live_ledger, record_quarantine, record_rejections, start_run
+from integrator.store.runs import (
+    finish_run,
+    load_live_ledger,
+    record_quarantine,
+    record_rejections,
+    start_run,
+)
 from integrator.store.schema import run_actions
 from integrator.store.staging import Staging
 from rules import build_engine
@@ -85,14 +91,22 @@ def _plan_actions(conn: sa.Connection, staging: Staging, plan: Plan) -> list[dic
         "readd": "eligible again after removal: new identity",
         "update": "synced fields changed",
     }
-    for action, erp_id, login in conn.execute(sa.select(st.c.action, st.c.erp_id, st.c.login).order_by(st.c.seq)):
-        actions.append({"erp_id": erp_id, "action": action, "login": login, "reason": reasons.get(action, action)})
-    actions += [{"erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections]
+    for action, erp_id, login in conn.execute(
+        sa.select(st.c.action, st.c.erp_id, st.c.login).order_by(st.c.seq)
+    ):
+        actions.append(
+            {"erp_id": erp_id, "action": action, "login": login, "reason": reasons.get(action, action)}
+        )
+    actions += [
+        {"erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections
+    ]
     actions += [{"erp_id": q.erp_id, "action": "quarantine", "reason": q.error} for q in plan.quarantined]
     return actions
 
 
-def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResult | None, readds: int) -> SyncResult:
+def _result_from(
+    plan: Plan, run_id: int | None, status: str, applied: ApplyResult | None, readds: int
+) -> SyncResult:
     quarantined = list(plan.quarantined) + (applied.failed if applied else [])
     return SyncResult(
         run_id=run_id,
@@ -109,7 +123,8 @@ def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResu
         mails_queued=applied.mails_queued if applied else 0,
         rejected_by_reason=dict(plan.rejected_by_reason),
         deferred_removals=[
-            {"erp_id": r.erp_id, "login": r.login, "reasons": ", ".join(r.reasons)} for r in plan.deferred_removals
+            {"erp_id": r.erp_id, "login": r.login, "reasons": ", ".join(r.reasons)}
+            for r in plan.deferred_removals
         ],
         quarantine=[{"erp_id": q.erp_id, "origin": q.origin, "error": q.error} for q in quarantined],
         rejections=[{"erp_id": r.erp_id, "reasons": ", ".join(r.reasons)} for r in plan.rejections],
@@ -117,7 +132,16 @@ def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResu
 
 
 def _counts(result: SyncResult) -> dict[str, int]:
-    names = ("records", "created", "updated", "removed", "unchanged", "rejected", "quarantined", "mails_queued")
+    names = (
+        "records",
+        "created",
+        "updated",
+        "removed",
+        "unchanged",
+        "rejected",
+        "quarantined",
+        "mails_queued",
+    )
     return {n: getattr(result, n) for n in names}
 
 
@@ -150,7 +174,9 @@ def run_sync(
     rules = build_engine(config.rules)
     lock = None
     if not dry_run:
-        lock = SyncLock(engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds)
+        lock = SyncLock(
+            engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds
+        )
         lock.acquire()
     try:
         with engine.connect() as conn:

@@ -49,7 +49,11 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert config.rules.tag == "b2b" and config.accounts.activation == "link"
     assert config.store.url == f"sqlite:///{(HERE / 'config' / 'integrator.db').resolve()}"
     assert config.mail.file.directory == (HERE / "config" / "mail").resolve()
-    assert (config.safety.max_removals, config.safety.max_removal_percent, config.safety.min_live_for_percent) == (
+    assert (
+        config.safety.max_removals,
+        config.safety.max_removal_percent,
+        config.safety.min_live_for_percent,
+    ) == (
         500,
         20,
         20,

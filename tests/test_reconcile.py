@@ -34,7 +34,7 @@ def run(ledger: list[LiveAccount], records: list[Record], scope: str | None = No
 
 
 def test_numeric_erp_ids_sort_by_value_before_other_ids() -> None:
-    """"9" is smaller than "10", and numbers come before codes like "K001"."""
+    """ "9" is smaller than "10", and numbers come before codes like "K001"."""
     assert sorted(["10", "K001", "9", "A"], key=erp_sort_key) == ["9", "10", "A", "K001"]
 
 
@@ -56,7 +56,9 @@ def test_smallest_erp_id_wins_a_shared_new_login_whatever_the_order() -> None:
 def test_loser_with_a_live_account_keeps_it_unchanged() -> None:
     """A customer whose new e-mail is taken is rejected but its account is neither updated nor removed."""
     a, b = rec("1", "a@example.pl"), rec("2", "b@example.pl")
-    plan, staged = run([live("1", "a@example.pl", a), live("2", "b@example.pl", b)], [a, rec("2", "a@example.pl")])
+    plan, staged = run(
+        [live("1", "a@example.pl", a), live("2", "b@example.pl", b)], [a, rec("2", "a@example.pl")]
+    )
     assert staged == [] and plan.removals == [] and plan.updates == 0
     assert [r.erp_id for r in plan.rejections] == ["2"]
 
@@ -83,7 +85,10 @@ def test_chain_of_losers_settles() -> None:
 
 def test_unkeyed_rows_defer_absence_removals() -> None:
     """Rows without an erp_id may be the missing customers, so absent accounts are not removed on a guess."""
-    plan, _ = run([live("1", "a@example.pl")], [Record("", "X", "a@example.pl", frozenset({"b2b"}), problems=("erp_id is empty",))])
+    plan, _ = run(
+        [live("1", "a@example.pl")],
+        [Record("", "X", "a@example.pl", frozenset({"b2b"}), problems=("erp_id is empty",))],
+    )
     assert plan.removals == [] and [r.erp_id for r in plan.deferred_removals] == ["1"]
 
 

@@ -77,7 +77,11 @@ def test_tag_added_creates_pending_account_and_one_activation_mail(world: World)
     assert account["status"] == "pending_activation" and len(account["id"]) == 36
     assert account["login"] == "klient1@example.pl" and not account["blocked"]
     [mail] = world.mails(account["id"])
-    assert (mail["kind"], mail["recipient"], mail["status"]) == ("activation", "klient1@example.pl", "pending")
+    assert (mail["kind"], mail["recipient"], mail["status"]) == (
+        "activation",
+        "klient1@example.pl",
+        "pending",
+    )
 
 
 def test_field_change_updates_in_place_without_mail(world: World) -> None:
@@ -163,7 +167,10 @@ def test_duplicate_emails_give_one_account_and_reject_the_others(world: World) -
     assert (result.created, result.rejected_by_reason.get("duplicate_email")) == (1, 2)
     assert set(world.live()) == {"9"}
     rejected = world.rows(run_actions, run_actions.c.action == "reject")
-    assert sorted((r["erp_id"], r["reason"]) for r in rejected) == [("10", "duplicate_email"), ("11", "duplicate_email")]
+    assert sorted((r["erp_id"], r["reason"]) for r in rejected) == [
+        ("10", "duplicate_email"),
+        ("11", "duplicate_email"),
+    ]
 
 
 def test_duplicate_email_keeps_the_existing_owner(world: World) -> None:
@@ -200,7 +207,11 @@ def test_login_change_is_applied_and_told_at_the_new_address(world: World) -> No
     [account] = world.accounts_of(1)
     assert account["login"] == "nowy@example.pl"
     mail = [m for m in world.mails(account["id"]) if m["kind"] == "login_changed"]
-    assert len(mail) == 1 and mail[0]["recipient"] == "nowy@example.pl" and "stary@example.pl" in mail[0]["context"]
+    assert (
+        len(mail) == 1
+        and mail[0]["recipient"] == "nowy@example.pl"
+        and "stary@example.pl" in mail[0]["context"]
+    )
 
 
 def test_two_customers_can_swap_logins_in_one_run(world: World) -> None:
@@ -249,7 +260,10 @@ def test_null_and_garbage_emails_are_rejected_not_lost(world: World) -> None:
     world.erp.add(5, email="brak")
     result = world.sync()
     assert result.created == 1 and result.rejected == 4
-    assert result.rejected_by_reason.get("missing_email", 0) + result.rejected_by_reason.get("invalid_email", 0) == 4
+    assert (
+        result.rejected_by_reason.get("missing_email", 0) + result.rejected_by_reason.get("invalid_email", 0)
+        == 4
+    )
     reasons = {r["erp_id"]: r["reasons"] for r in result.rejections}
     assert reasons["2"] == "missing_email" and reasons["5"] == "invalid_email"
 
@@ -307,7 +321,9 @@ def test_blocked_account_stays_blocked_through_updates(world: World) -> None:
     world.erp.set(1, phone="777")
     world.sync()
     [account] = world.accounts_of(1)
-    assert account["blocked"] and account["phone"] == "777" and account["blocked_reason"] == "zaległe płatności"
+    assert (
+        account["blocked"] and account["phone"] == "777" and account["blocked_reason"] == "zaległe płatności"
+    )
 
 
 def test_only_syncs_one_customer(world: World) -> None:

@@ -106,7 +106,18 @@ def _register() -> None:
     # Command modules register themselves on import; each is one command or group.
     import importlib
 
-    for name in ("sync", "accounts", "check", "mail", "credentials", "demo"):
+    for name in (
+        "sync",
+        "accounts",
+        "check",
+        "block",
+        "history",
+        "access",
+        "daemon",
+        "mail",
+        "credentials",
+        "demo",
+    ):
         try:
             importlib.import_module(f"integrator.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -115,4 +126,3 @@ def _register() -> None:
 
 
 _register()
-

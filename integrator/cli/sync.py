@@ -25,7 +25,11 @@ def _print_human(result: SyncResult) -> None:
     if result.rejected_by_reason:
         print_table("Left out, by reason", ["reason", "records"], sorted(result.rejected_by_reason.items()))
     if result.rejections:
-        print_table("Tagged but left out", ["erp_id", "reasons"], [[r["erp_id"], r["reasons"]] for r in result.rejections])
+        print_table(
+            "Tagged but left out",
+            ["erp_id", "reasons"],
+            [[r["erp_id"], r["reasons"]] for r in result.rejections],
+        )
     if result.quarantine:
         print_table("Quarantined (retried next run)", ["erp_id", "where", "error"],
                     [[q["erp_id"], q["origin"], q["error"]] for q in result.quarantine])  # fmt: skip
@@ -51,7 +55,9 @@ def _print_human(result: SyncResult) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @config_option
 @handle_errors
-def sync_command(config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool) -> None:
+def sync_command(
+    config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool
+) -> None:
     """Sync now: read the ERP, apply creates, updates and removals, queue (and deliver) mail."""
     result = run_sync(config, dry_run=dry_run, allow_mass_removal=allow_mass_removal, only=only)
     if as_json:

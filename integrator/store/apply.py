@@ -189,7 +189,11 @@ class Applier:
     def update(self) -> None:
         """Apply staged updates; login changes first, all in one transaction, so two customers may swap."""
         st = self.staging.table
-        rows = self.conn.execute(sa.select(st).where(st.c.action == "update").order_by(st.c.seq)).mappings().all()
+        rows = (
+            self.conn.execute(sa.select(st).where(st.c.action == "update").order_by(st.c.seq))
+            .mappings()
+            .all()
+        )
         if not rows:
             return
         old = self._current(r["account_id"] for r in rows)
@@ -198,12 +202,19 @@ class Applier:
         if movers:
             self._transaction(lambda: self._update_batch(movers, old), lambda: self._update_each(movers, old))
         for batch in self._batched(others):
-            self._transaction(lambda b=batch: self._update_batch(b, old), lambda b=batch: self._update_each(b, old))
+            self._transaction(
+                lambda b=batch: self._update_batch(b, old), lambda b=batch: self._update_each(b, old)
+            )
 
     def _current(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         id_list = list(ids)
-        columns = [accounts.c.id, accounts.c.login, accounts.c.status, *(accounts.c[f] for f in STAGED_FIELDS)]
+        columns = [
+            accounts.c.id,
+            accounts.c.login,
+            accounts.c.status,
+            *(accounts.c[f] for f in STAGED_FIELDS),
+        ]
         for start in range(0, len(id_list), 500):
             chunk = id_list[start : start + 500]
             for row in self.conn.execute(sa.select(*columns).where(accounts.c.id.in_(chunk))).mappings():
@@ -216,14 +227,22 @@ class Applier:
         moving = [r["account_id"] for r in batch if old[r["account_id"]]["login"] != r["login"]]
         for start in range(0, len(moving), 500):
             self.conn.execute(
-                accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
+                accounts.update()
+                .where(accounts.c.id.in_(moving[start : start + 500]))
+                .values(live_login=None)
             )
         values = {f: sa.bindparam("b_" + f) for f in ("login", "fingerprint", *STAGED_FIELDS)}
         self.conn.execute(
             accounts.update()
             .where(accounts.c.id == sa.bindparam("b_id"))
             .values(live_login=sa.bindparam("b_login"), updated_at=now, **values),
-            [{"b_id": r["account_id"], **{"b_" + f: r[f] for f in ("login", "fingerprint", *STAGED_FIELDS)}} for r in batch],
+            [
+                {
+                    "b_id": r["account_id"],
+                    **{"b_" + f: r[f] for f in ("login", "fingerprint", *STAGED_FIELDS)},
+                }
+                for r in batch
+            ],
         )
         events, mails, actions = [], [], []
         for r in batch:
@@ -295,7 +314,8 @@ class Applier:
         for low in range(0, top, self.batch_size):
             high = low + self.batch_size
             self._transaction(
-                lambda lo=low, hi=high: self._create_range(lo, hi), lambda lo=low, hi=high: self._create_each(lo, hi)
+                lambda lo=low, hi=high: self._create_range(lo, hi),
+                lambda lo=low, hi=high: self._create_each(lo, hi),
             )
 
     def _create_range(self, low: int, high: int) -> None:
@@ -335,7 +355,17 @@ class Applier:
         )
         mails = self.conn.execute(
             outbox.insert().from_select(
-                ["account_id", "kind", "recipient", "locale", "status", "attempts", "created_at", "run_id", "actor"],
+                [
+                    "account_id",
+                    "kind",
+                    "recipient",
+                    "locale",
+                    "status",
+                    "attempts",
+                    "created_at",
+                    "run_id",
+                    "actor",
+                ],
                 sa.select(
                     st.c.account_id,
                     literal("activation"),
@@ -389,7 +419,9 @@ class Applier:
     def _restore_all(self) -> None:
         """`readd = "restore"`: reopen the newest closed identity instead of creating one."""
         st = self.staging.table
-        rows = self.conn.execute(sa.select(st).where(st.c.action == "readd").order_by(st.c.seq)).mappings().all()
+        rows = (
+            self.conn.execute(sa.select(st).where(st.c.action == "readd").order_by(st.c.seq)).mappings().all()
+        )
         self.conn.commit()
         for batch in self._batched(rows):
             self._transaction(lambda b=batch: self._restore_batch(b), lambda b=batch: self._restore_each(b))
@@ -440,7 +472,11 @@ class Applier:
                 ]
             )
             if status == "pending_activation":
-                self.conn.execute(outbox.insert().values(**self._mail(closed.id, "activation", r["login"], r["locale"], now)))
+                self.conn.execute(
+                    outbox.insert().values(
+                        **self._mail(closed.id, "activation", r["login"], r["locale"], now)
+                    )
+                )
                 self.result.mails_queued += 1
             self.conn.execute(st.update().where(st.c.seq == r["seq"]).values(action="restored"))
             self.result.created += 1

@@ -24,7 +24,9 @@ __all__ = ["SyncLock"]
 class SyncLock:
     """`with SyncLock(engine, ...):` holds the store's sync lock; `renew()` extends the lease."""
 
-    def __init__(self, engine: Engine, *, name: str = "sync", lease_seconds: int = 300, wait_seconds: float = 0) -> None:
+    def __init__(
+        self, engine: Engine, *, name: str = "sync", lease_seconds: int = 300, wait_seconds: float = 0
+    ) -> None:
         self.engine = engine
         self.name = name
         self.lease = timedelta(seconds=lease_seconds)
@@ -45,7 +47,9 @@ class SyncLock:
         try:
             with self.engine.begin() as conn:
                 conn.execute(
-                    locks.insert().values(name=self.name, holder=self.holder, acquired_at=now, expires_at=now + self.lease)
+                    locks.insert().values(
+                        name=self.name, holder=self.holder, acquired_at=now, expires_at=now + self.lease
+                    )
                 )
             return True
         except sa.exc.IntegrityError:
@@ -58,8 +62,12 @@ class SyncLock:
             if time.monotonic() >= deadline:
                 with self.engine.connect() as conn:
                     row = conn.execute(sa.select(locks).where(locks.c.name == self.name)).first()
-                detail = f" (held by {row.holder} since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC, lease until " \
-                    f"{row.expires_at:%H:%M:%S} UTC)" if row else ""
+                detail = (
+                    f" (held by {row.holder} since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC, lease until "
+                    f"{row.expires_at:%H:%M:%S} UTC)"
+                    if row
+                    else ""
+                )
                 raise LockBusy(f"another sync is running on this store{detail}; try again later")
             time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
         self._renewed = time.monotonic()

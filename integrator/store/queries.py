@@ -19,7 +19,9 @@ ACCOUNT_FIELDS = (
 )  # fmt: skip
 
 
-def iter_accounts(conn: sa.Connection, *, status: str | None = None, erp_id: str | None = None) -> Iterator[dict[str, Any]]:
+def iter_accounts(
+    conn: sa.Connection, *, status: str | None = None, erp_id: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Accounts in creation order, streamed."""
     query = sa.select(*(accounts.c[f] for f in ACCOUNT_FIELDS)).order_by(accounts.c.created_at, accounts.c.id)
     if status == "live":
@@ -52,10 +54,14 @@ def find_account(conn: sa.Connection, key: str) -> dict[str, Any] | None:
     return None
 
 
-def account_events_of(conn: sa.Connection, *, account_id: str | None = None, erp_id: str | None = None) -> list[dict[str, Any]]:
+def account_events_of(
+    conn: sa.Connection, *, account_id: str | None = None, erp_id: str | None = None
+) -> list[dict[str, Any]]:
     """The history of one identity, or of every identity a customer ever had."""
     query = sa.select(account_events).order_by(account_events.c.at, account_events.c.id)
-    query = query.where(account_events.c.account_id == account_id) if account_id else query.where(
-        account_events.c.erp_id == erp_id
+    query = (
+        query.where(account_events.c.account_id == account_id)
+        if account_id
+        else query.where(account_events.c.erp_id == erp_id)
     )
     return [dict(r) for r in conn.execute(query).mappings()]

@@ -37,14 +37,25 @@ def start_run(conn: sa.Connection, trigger: str) -> int:
     return int(run_id)
 
 
-def finish_run(conn: sa.Connection, run_id: int, status: str, counts: dict[str, int], summary: dict[str, Any],
-               error: str | None = None) -> None:
+def finish_run(
+    conn: sa.Connection,
+    run_id: int,
+    status: str,
+    counts: dict[str, int],
+    summary: dict[str, Any],
+    error: str | None = None,
+) -> None:
     """Close the run row with its counts and summary."""
     conn.execute(
         runs.update()
         .where(runs.c.id == run_id)
-        .values(finished_at=utcnow(), status=status, summary=json.dumps(summary, ensure_ascii=False), error=error,
-                **counts)
+        .values(
+            finished_at=utcnow(),
+            status=status,
+            summary=json.dumps(summary, ensure_ascii=False),
+            error=error,
+            **counts,
+        )
     )
     conn.commit()
 
@@ -60,12 +71,16 @@ def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rej
     conn.commit()
 
 
-def record_quarantine(conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool) -> None:
+def record_quarantine(
+    conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool
+) -> None:
     """Keep the quarantine list current: add or bump what failed now, drop what applied cleanly."""
     now = utcnow()
     failed_ids = [q.erp_id for q in items]
     for item in items:
-        existing = conn.execute(sa.select(quarantine.c.attempts).where(quarantine.c.erp_id == item.erp_id)).first()
+        existing = conn.execute(
+            sa.select(quarantine.c.attempts).where(quarantine.c.erp_id == item.erp_id)
+        ).first()
         error = f"{item.origin}: {item.error}" if item.origin else item.error
         if existing:
             conn.execute(
@@ -76,8 +91,13 @@ def record_quarantine(conn: sa.Connection, run_id: int, items: Sequence[Quaranti
         else:
             conn.execute(
                 quarantine.insert().values(
-                    erp_id=item.erp_id, error=error, first_run_id=run_id, last_run_id=run_id, attempts=1,
-                    first_seen_at=now, last_seen_at=now,
+                    erp_id=item.erp_id,
+                    error=error,
+                    first_run_id=run_id,
+                    last_run_id=run_id,
+                    attempts=1,
+                    first_seen_at=now,
+                    last_seen_at=now,
                 )
             )
         conn.execute(

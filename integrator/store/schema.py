@@ -98,7 +98,9 @@ account_events = Table(
     Column("erp_id", String(64), index=True),
     Column("run_id", Integer, index=True),
     Column("actor", String(256), nullable=False, comment="'sync' or the ops/sales-rep user who acted"),
-    Column("kind", String(32), nullable=False, comment="created | updated | removed | readded | restored | ..."),
+    Column(
+        "kind", String(32), nullable=False, comment="created | updated | removed | readded | restored | ..."
+    ),
     Column("changes", Text, comment="JSON: {field: [old, new]} for updates, reasons for removals"),
     Column("at", DateTime(), nullable=False),
 )
@@ -109,7 +111,12 @@ runs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("started_at", DateTime(), nullable=False),
     Column("finished_at", DateTime()),
-    Column("status", String(24), nullable=False, comment="running | ok | quarantined | refused | failed | dry_run"),
+    Column(
+        "status",
+        String(24),
+        nullable=False,
+        comment="running | ok | quarantined | refused | failed | dry_run",
+    ),
     Column("trigger", String(32), nullable=False, comment="cli | daemon | only"),
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("records", Integer, nullable=False, default=0),
@@ -131,7 +138,12 @@ run_actions = Table(
     Column("run_id", Integer, nullable=False, index=True),
     Column("erp_id", String(64), index=True),
     Column("account_id", String(36)),
-    Column("action", String(24), nullable=False, comment="create | readd | update | remove | reject | quarantine | refused"),
+    Column(
+        "action",
+        String(24),
+        nullable=False,
+        comment="create | readd | update | remove | reject | quarantine | refused",
+    ),
     Column("reason", Text),
 )
 
@@ -140,7 +152,12 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", String(36), nullable=False, index=True),
-    Column("kind", String(32), nullable=False, comment="activation | password_reset | login_changed | account_removed"),
+    Column(
+        "kind",
+        String(32),
+        nullable=False,
+        comment="activation | password_reset | login_changed | account_removed",
+    ),
     Column("recipient", String(320), nullable=False),
     Column("locale", String(16)),
     Column("status", String(16), nullable=False, comment="pending | sent | failed"),

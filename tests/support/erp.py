@@ -29,8 +29,14 @@ class SqliteErp:
     def _db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, isolation_level=None)
 
-    def add(self, erp_id: int, name: str | None = None, email: str | None = None, tags: str | None = "b2b",
-            **fields: Any) -> None:
+    def add(
+        self,
+        erp_id: int,
+        name: str | None = None,
+        email: str | None = None,
+        tags: str | None = "b2b",
+        **fields: Any,
+    ) -> None:
         """Insert or replace one customer (defaults: tagged, active, a plausible e-mail)."""
         row = {"erp_id": erp_id, "name": name or f"Firma {erp_id} sp. z o.o.",
                "email": email if email is not None else f"klient{erp_id}@example.pl", "tags": tags, "active": 1,

@@ -1,0 +1,39 @@
+"""`integrator block` / `unblock`: ops or a sales rep stop (or allow again) an account's logins."""
+
+from __future__ import annotations
+
+import getpass
+
+import click
+
+from integrator.admin import block, unblock
+from integrator.cli.app import config_option, handle_errors, main
+from integrator.config import Config
+from integrator.store.db import open_store
+
+__all__ = ["block_command", "unblock_command"]
+
+_ACTOR_HELP = "Who acts (recorded in the account's history); default: the OS user."
+
+
+@main.command("block")
+@click.argument("login")
+@click.option("--reason", required=True, help="Shown to the customer by the portal.")
+@click.option("--actor", default=None, help=_ACTOR_HELP)
+@config_option
+@handle_errors
+def block_command(config: Config, login: str, reason: str, actor: str | None) -> None:
+    """Block LOGIN: it cannot log in until `unblock`; syncs keep its data current but never unblock it."""
+    changed = block(open_store(config.store.url), login, reason, actor or f"ops:{getpass.getuser()}")
+    click.echo(f"{login}: blocked" if changed else f"{login}: already blocked with that reason")
+
+
+@main.command("unblock")
+@click.argument("login")
+@click.option("--actor", default=None, help=_ACTOR_HELP)
+@config_option
+@handle_errors
+def unblock_command(config: Config, login: str, actor: str | None) -> None:
+    """Lift the block on LOGIN."""
+    changed = unblock(open_store(config.store.url), login, actor or f"ops:{getpass.getuser()}")
+    click.echo(f"{login}: unblocked" if changed else f"{login}: was not blocked")

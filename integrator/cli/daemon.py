@@ -1,0 +1,17 @@
+"""`integrator daemon`: sync and deliver mail on the configured schedule until stopped."""
+
+from __future__ import annotations
+
+from integrator.cli.app import config_option, handle_errors, main
+from integrator.config import Config
+from integrator.daemon import run_daemon
+
+__all__ = ["daemon_command"]
+
+
+@main.command("daemon")
+@config_option
+@handle_errors
+def daemon_command(config: Config) -> None:
+    """Run syncs ([schedule] sync) and mail delivery ([schedule] mail) until SIGTERM/SIGINT."""
+    run_daemon(config)

@@ -1,0 +1,83 @@
+"""`integrator history` (past runs with their counts) and `history show RUN_ID` (every action, with reasons)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import sqlalchemy as sa
+
+from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
+from integrator.cli.output import print_json, print_table
+from integrator.config import Config
+from integrator.store.db import open_store
+from integrator.store.schema import run_actions, runs
+
+__all__ = ["history_group"]
+
+_COUNTS = ("records", "created", "updated", "removed", "unchanged", "rejected", "quarantined", "mails_queued")
+
+
+def _run_dict(row: sa.RowMapping) -> dict[str, object]:
+    data = dict(row)
+    data["summary"] = json.loads(data["summary"]) if data.get("summary") else {}
+    data["dry_run"] = bool(data["dry_run"])
+    return data
+
+
+@main.group("history", invoke_without_command=True)
+@click.option("--limit", default=20, show_default=True, help="How many recent runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@config_option
+@handle_errors
+@click.pass_context
+def history_group(ctx: click.Context, config: Config, limit: int, as_json: bool) -> None:
+    """Past runs, newest first, with their counts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with open_store(config.store.url).connect() as conn:
+        rows = [
+            _run_dict(r)
+            for r in conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Runs",
+        ["run", "started (UTC)", "status", "trigger", *_COUNTS],
+        ([r["id"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}", r["status"], r["trigger"], *(r[c] for c in _COUNTS)]
+         for r in rows),
+    )  # fmt: skip
+
+
+@history_group.command("show")
+@click.argument("run_id", type=int)
+@click.option(
+    "--action", help="Only this action (create, readd, restore, update, remove, reject, quarantine, refused)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@config_option
+@handle_errors
+def show_command(config: Config, run_id: int, action: str | None, as_json: bool) -> None:
+    """Every action of run RUN_ID with its reason (refused removals included)."""
+    with open_store(config.store.url).connect() as conn:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        if run is None:
+            click.echo(f"no run {run_id}", err=True)
+            sys.exit(EXIT_ERROR)
+        query = sa.select(run_actions).where(run_actions.c.run_id == run_id).order_by(run_actions.c.id)
+        if action:
+            query = query.where(run_actions.c.action == action)
+        actions = [
+            {k: r[k] for k in ("erp_id", "account_id", "action", "reason")}
+            for r in conn.execute(query).mappings()
+        ]
+    run_data = _run_dict(run)
+    if as_json:
+        print_json({**run_data, "actions": actions})
+        return
+    print_table(f"Run {run_id}", ["field", "value"], [[k, v] for k, v in run_data.items()])
+    print_table("Actions", ["erp_id", "action", "reason", "account"],
+                ([a["erp_id"], a["action"], a["reason"], a["account_id"]] for a in actions))  # fmt: skip
