@@ -155,7 +155,8 @@ class Reconciler:
             self._reject(record, verdict.reasons, account=account)
             return
         login = normalize_login(record.email)
-        self._contest(login, erp_id)
+        if not self._contest(login, erp_id):
+            return
         digest = fingerprint(record, login)
         if account is None:
             self._staged_new.add(erp_id)
@@ -192,18 +193,17 @@ class Reconciler:
         if account is not None:
             self._rejected_live[record.erp_id] = reasons
 
-    def _contest(self, login: str, erp_id: str) -> None:
+    def _contest(self, login: str, erp_id: str) -> bool:
+        """Enter `erp_id` for `login`; False when it lost at once (it is then rejected, nothing staged)."""
         holder = self._winners.get(login)
-        if holder is None:
-            self._winners[login] = erp_id
-            self._mark_won(erp_id, True)
-            return
-        if self._rank(erp_id, login) < self._rank(holder, login):
-            self._winners[login] = erp_id
-            self._mark_won(erp_id, True)
-            self._lose(holder)
-        else:
+        if holder is not None and self._rank(erp_id, login) >= self._rank(holder, login):
             self._lose(erp_id)
+            return False
+        self._winners[login] = erp_id
+        self._mark_won(erp_id, True)
+        if holder is not None:
+            self._lose(holder)
+        return True
 
     def _rank(self, erp_id: str, login: str) -> tuple[int, tuple[int, int, str]]:
         account = self._ledger.get(erp_id)
