@@ -1,0 +1,311 @@
+"""Delivering the outbox: every due pending mail, one backend session per batch, never lost, never doubled.
+
+Per mail, in this order:
+
+1. Decide whether it should still go out. It is *cancelled* (status `cancelled`, the reason in `last_error`)
+   when its account was removed (except the `account_removed` notice itself), when the account's login is no
+   longer the address it was queued for, when an activation finds the account already active, or when a newer
+   pending mail of the same credential kind supersedes it.
+2. Mint the secret it carries (activation, password reset) and COMMIT its hash. The plaintext exists only in
+   memory and in the message.
+3. Hand the message to the backend; transient failures (connection refused, timeouts, 4xx) are retried with
+   tenacity a few times within the batch.
+4. Right after the server accepts: one transaction marks the row `sent` and revokes the account's older
+   secrets, so only the newest secret works. A `sent` row is never selected again.
+
+On a transient failure of this mail (a 4xx for it, the connection dropped while sending it) the mail stays
+`pending` with `attempts + 1` and `next_attempt_at` pushed back exponentially; after `[mail] max_attempts` it
+becomes `failed` (listed by `mail list --failed`, made pending again by `mail retry`). A 5xx for a recipient fails
+only that mail. When the backend itself is unavailable (server down, connection refused, TLS or login failing,
+still so after the in-batch retries), the batch stops: every mail stays pending and due, none is charged an
+attempt, because an outage is not the mail's fault and must not turn a queue of good mail into failed mail; the
+report carries the error and `pending_left`. A secret minted for a mail that did not go out is revoked at once.
+
+The one unavoidable window: a crash (or a lost database) after the server answered 250 to the message but before
+step 4 committed. The row is still `pending`, so the next delivery sends the mail again with a new secret. The
+customer then has two mails and only the newer link or password works (the older secret is revoked when the
+newer mail is recorded). Any other crash point loses nothing and sends nothing twice: before the send the mail is
+simply still pending, after the record it is sent. Deliveries are serialised by a lease lock named `mail`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import jinja2
+import sqlalchemy as sa
+import tenacity
+from sqlalchemy.engine import Engine
+
+from integrator.clock import utcnow
+from integrator.config import Config
+from integrator.errors import LockBusy
+from integrator.logs import get_logger
+from integrator.mail import secrets
+from integrator.mail.backends import MailBackend, make_backend
+from integrator.mail.compose import compose, secret_plan
+from integrator.mail.errors import BackendUnavailable, PermanentDeliveryError, TransientDeliveryError
+from integrator.mail.outbox import CREDENTIAL_KINDS, count_pending
+from integrator.mail.templates import make_environment
+from integrator.store.lock import SyncLock
+from integrator.store.schema import accounts, outbox
+
+__all__ = ["DeliveryReport", "RetrySettings", "deliver_pending"]
+
+log = get_logger("mail.delivery")
+
+_PAGE = 500
+_LOCK_NAME = "mail"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Retries within one batch (tenacity) and the backoff of a mail left pending for a later batch."""
+
+    attempts: int = 3
+    """Tries per mail in one batch, the first included."""
+    wait_initial: float = 1.0
+    """Seconds before the first retry; doubles per retry."""
+    wait_max: float = 10.0
+    backoff_base: timedelta = timedelta(minutes=1)
+    """Delay before a deferred mail is due again, doubled per failed attempt."""
+    backoff_max: timedelta = timedelta(hours=1)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long a mail that failed `attempts` times waits before it is due again."""
+        return min(self.backoff_base * (2 ** max(0, attempts - 1)), self.backoff_max)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one delivery did; `pending_left` counts every pending mail afterwards (due or deferred)."""
+
+    sent: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    cancelled: int = 0
+    pending_left: int = 0
+    failed_ids: tuple[int, ...] = ()
+    backend_error: str | None = None
+    """Set when the backend was unavailable and the batch stopped early (everything left stays pending)."""
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    cancelled: int = 0
+    failed_ids: list[int] = field(default_factory=list)
+
+
+class _Batch:
+    """One delivery run over the due mails, with one backend session."""
+
+    def __init__(self, engine: Engine, config: Config, backend: MailBackend, retry: RetrySettings) -> None:
+        self.engine = engine
+        self.config = config
+        self.backend = backend
+        self.retry = retry
+        self.env: jinja2.Environment = make_environment(config.mail.templates_dir)
+        self.tally = _Tally()
+
+    # -- selection -------------------------------------------------------------------------------------
+    def due_ids(self, *, limit: int | None, ignore_backoff: bool) -> Iterator[int]:
+        """Due pending mail ids, oldest first, read page by page (the outbox may hold a million)."""
+        last, served, now = 0, 0, utcnow()
+        while limit is None or served < limit:
+            query = sa.select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.id > last)
+            if not ignore_backoff:
+                query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+            page_size = _PAGE if limit is None else min(_PAGE, limit - served)
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(query.order_by(outbox.c.id).limit(page_size)).scalars())
+            if not ids:
+                return
+            for mail_id in ids:
+                yield mail_id
+                served += 1
+            last = ids[-1]
+
+    # -- one mail ----------------------------------------------------------------------------------------
+    def _cancel_reason(self, conn: sa.Connection, mail: Any, account: Any) -> str | None:
+        if account is None:
+            return "account not found"
+        if mail.kind != "account_removed":
+            if account.status == "removed":
+                return "account removed"
+            if account.login != mail.recipient:
+                return "the account's login changed since this mail was queued"
+        if mail.kind == "activation" and account.status == "active":
+            return "account already activated"
+        if mail.kind in CREDENTIAL_KINDS:
+            newer = conn.execute(
+                sa.select(sa.func.min(outbox.c.id)).where(
+                    outbox.c.account_id == mail.account_id,
+                    outbox.c.kind == mail.kind,
+                    outbox.c.status == "pending",
+                    outbox.c.id > mail.id,
+                )
+            ).scalar()
+            if newer is not None:
+                return f"superseded by mail #{newer}"
+        return None
+
+    def deliver(self, mail_id: int) -> None:
+        """Deliver one mail; raises `BackendUnavailable` when the backend cannot take any mail right now."""
+        with self.engine.begin() as conn:
+            mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id, outbox.c.status == "pending")).first()
+            if mail is None:  # sent, retried or cancelled meanwhile
+                return
+            account = conn.execute(sa.select(accounts).where(accounts.c.id == mail.account_id)).first()
+            reason = self._cancel_reason(conn, mail, account)
+            if reason is not None:
+                conn.execute(
+                    outbox.update().where(outbox.c.id == mail_id).values(status="cancelled", last_error=reason)
+                )
+                self.tally.cancelled += 1
+                log.info("mail_cancelled", mail_id=mail_id, kind=mail.kind, reason=reason)
+                return
+            plan = secret_plan(mail.kind, self.config)
+            secret = None
+            if plan is not None:
+                now = utcnow()
+                secret = secrets.issue(
+                    conn, mail.account_id, plan.kind, now=now, expires_at=now + timedelta(hours=plan.valid_hours)
+                )
+        # The secret's hash is committed: from here on the plaintext may leave the process.
+        try:
+            outgoing = compose(self.config, self.env, mail=mail._mapping, account=account._mapping, secret=secret)
+        except Exception as exc:  # noqa: BLE001 - a broken template defers this mail; the batch goes on
+            self._failed_attempt(mail, secret, f"template error: {type(exc).__name__}: {exc}", permanent=False)
+            return
+        try:
+            self._send(outgoing)
+        except PermanentDeliveryError as exc:
+            self._failed_attempt(mail, secret, str(exc), permanent=True)
+            return
+        except BackendUnavailable as exc:
+            self._not_tried(mail, secret, str(exc))
+            raise
+        except TransientDeliveryError as exc:
+            self._failed_attempt(mail, secret, str(exc), permanent=False)
+            return
+        self._record_sent(mail, secret)
+
+    def _send(self, outgoing: Any) -> None:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.info("mail_send_retry", mail_id=outgoing.mail_id, attempt=state.attempt_number, error=str(error))
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            wait=tenacity.wait_exponential(multiplier=self.retry.wait_initial, max=self.retry.wait_max),
+            retry=tenacity.retry_if_exception_type(TransientDeliveryError),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        retrying(self.backend.send, outgoing)
+
+    def _record_sent(self, mail: Any, secret: secrets.IssuedSecret | None) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == mail.id, outbox.c.status == "pending")
+                .values(status="sent", sent_at=now, attempts=mail.attempts + 1, last_error=None, next_attempt_at=None)
+            )
+            if secret is not None:
+                secrets.revoke_others(conn, mail.account_id, keep_id=secret.id, now=now)
+        self.tally.sent += 1
+        log.info("mail_sent", mail_id=mail.id, kind=mail.kind, recipient=mail.recipient)
+
+    def _failed_attempt(self, mail: Any, secret: secrets.IssuedSecret | None, error: str, *, permanent: bool) -> None:
+        attempts = mail.attempts + 1
+        now = utcnow()
+        give_up = permanent or attempts >= self.config.mail.max_attempts
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000]}
+        if give_up:
+            values.update(status="failed", next_attempt_at=None)
+        else:
+            values["next_attempt_at"] = now + self.retry.backoff(attempts)
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == mail.id, outbox.c.status == "pending").values(**values))
+            if secret is not None:
+                secrets.revoke(conn, secret.id, now=now)
+        if give_up:
+            self.tally.failed += 1
+            self.tally.failed_ids.append(mail.id)
+            log.warning("mail_failed", mail_id=mail.id, kind=mail.kind, attempts=attempts, error=error)
+        else:
+            self.tally.retry_later += 1
+            log.info("mail_deferred", mail_id=mail.id, kind=mail.kind, attempts=attempts, error=error,
+                     next_attempt_at=values["next_attempt_at"].isoformat())  # fmt: skip
+
+    def _not_tried(self, mail: Any, secret: secrets.IssuedSecret | None, error: str) -> None:
+        """The backend could not take any mail: note why on the row, charge no attempt, revoke the secret."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == mail.id, outbox.c.status == "pending")
+                .values(last_error=error[:2000])
+            )
+            if secret is not None:
+                secrets.revoke(conn, secret.id, now=now)
+        self.tally.retry_later += 1
+
+
+def deliver_pending(
+    engine: Engine,
+    config: Config,
+    *,
+    limit: int | None = None,
+    ignore_backoff: bool = False,
+    backend: MailBackend | None = None,
+    retry: RetrySettings | None = None,
+) -> DeliveryReport:
+    """Deliver due pending mail (all pending with `ignore_backoff`), at most `limit`; report the counts.
+
+    Raises `LockBusy` when another delivery holds the store's mail lock.
+    """
+    lock = SyncLock(
+        engine, name=_LOCK_NAME, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds
+    )
+    try:
+        lock.acquire()
+    except LockBusy:
+        raise LockBusy("another mail delivery is running on this store; its mail goes out there") from None
+    batch = _Batch(engine, config, backend or make_backend(config.mail), retry or RetrySettings())
+    backend_error: str | None = None
+    try:
+        ids = batch.due_ids(limit=limit, ignore_backoff=ignore_backoff)
+        for mail_id in ids:
+            lock.renew()
+            try:
+                batch.deliver(mail_id)
+            except BackendUnavailable as exc:
+                backend_error = str(exc)
+                log.warning("mail_backend_unavailable", error=backend_error)
+                break
+    finally:
+        try:
+            batch.backend.close()
+        finally:
+            lock.release()
+    t = batch.tally
+    report = DeliveryReport(
+        sent=t.sent,
+        failed=t.failed,
+        retry_later=t.retry_later,
+        cancelled=t.cancelled,
+        pending_left=count_pending(engine),
+        failed_ids=tuple(t.failed_ids),
+        backend_error=backend_error,
+    )
+    log.info("mail_delivered", sent=report.sent, failed=report.failed, retry_later=report.retry_later,
+             cancelled=report.cancelled, pending_left=report.pending_left)  # fmt: skip
+    return report
