@@ -189,11 +189,7 @@ class Applier:
     def update(self) -> None:
         """Apply staged updates; login changes first, all in one transaction, so two customers may swap."""
         st = self.staging.table
-        rows = (
-            self.conn.execute(sa.select(st).where(st.c.action == "update").order_by(st.c.seq))
-            .mappings()
-            .all()
-        )
+        rows = self.conn.execute(sa.select(st).where(st.c.action == "update").order_by(st.c.seq)).mappings().all()
         if not rows:
             return
         old = self._current(r["account_id"] for r in rows)
@@ -202,9 +198,7 @@ class Applier:
         if movers:
             self._transaction(lambda: self._update_batch(movers, old), lambda: self._update_each(movers, old))
         for batch in self._batched(others):
-            self._transaction(
-                lambda b=batch: self._update_batch(b, old), lambda b=batch: self._update_each(b, old)
-            )
+            self._transaction(lambda b=batch: self._update_batch(b, old), lambda b=batch: self._update_each(b, old))
 
     def _current(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -227,9 +221,7 @@ class Applier:
         moving = [r["account_id"] for r in batch if old[r["account_id"]]["login"] != r["login"]]
         for start in range(0, len(moving), 500):
             self.conn.execute(
-                accounts.update()
-                .where(accounts.c.id.in_(moving[start : start + 500]))
-                .values(live_login=None)
+                accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
             )
         values = {f: sa.bindparam("b_" + f) for f in ("login", "fingerprint", *STAGED_FIELDS)}
         self.conn.execute(
@@ -275,9 +267,7 @@ class Applier:
             if "login" in changes:
                 # Pending accounts never got in: send the activation anew to the new address.
                 kind = "activation" if before["status"] == "pending_activation" else "login_changed"
-                mails.append(
-                    self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"])
-                )
+                mails.append(self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"]))
         self.conn.execute(account_events.insert(), events)
         self._actions(actions)
         if mails:
@@ -323,7 +313,14 @@ class Applier:
         now = utcnow()
         where = sa.and_(st.c.action.in_(("create", "readd")), st.c.seq > low, st.c.seq <= high)
         literal = sa.literal
-        inserted = self.conn.execute(
+        # Counted from staging, not rowcount: drivers disagree on rowcount for INSERT … SELECT.
+        counts = dict(
+            self.conn.execute(sa.select(st.c.action, sa.func.count()).where(where).group_by(st.c.action)).all()
+        )
+        inserted = sum(counts.values())
+        if not inserted:
+            return
+        self.conn.execute(
             accounts.insert().from_select(
                 [
                     "id", "erp_id", "login", "live_login", "live_erp_id", "status", "blocked",
@@ -337,9 +334,7 @@ class Applier:
                     literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
                 ).where(where),
             )
-        ).rowcount  # fmt: skip
-        if not inserted:
-            return
+        )  # fmt: skip
         self.conn.execute(
             account_events.insert().from_select(
                 ["account_id", "erp_id", "run_id", "actor", "kind", "at"],
@@ -353,7 +348,7 @@ class Applier:
                 ).where(where),
             )
         )
-        mails = self.conn.execute(
+        self.conn.execute(
             outbox.insert().from_select(
                 [
                     "account_id",
@@ -378,7 +373,7 @@ class Applier:
                     literal(SYNC_ACTOR),
                 ).where(where),
             )
-        ).rowcount
+        )
         self.conn.execute(
             run_actions.insert().from_select(
                 ["run_id", "erp_id", "account_id", "action", "reason"],
@@ -394,12 +389,9 @@ class Applier:
                 ).where(where),
             )
         )
-        readded = self.conn.execute(
-            sa.select(sa.func.count()).select_from(st).where(where, st.c.action == "readd")
-        ).scalar()
         self.result.created += inserted
-        self.result.readded += readded or 0
-        self.result.mails_queued += mails
+        self.result.readded += counts.get("readd", 0)
+        self.result.mails_queued += inserted
 
     def _create_each(self, low: int, high: int) -> None:
         st = self.staging.table
@@ -419,9 +411,7 @@ class Applier:
     def _restore_all(self) -> None:
         """`readd = "restore"`: reopen the newest closed identity instead of creating one."""
         st = self.staging.table
-        rows = (
-            self.conn.execute(sa.select(st).where(st.c.action == "readd").order_by(st.c.seq)).mappings().all()
-        )
+        rows = self.conn.execute(sa.select(st).where(st.c.action == "readd").order_by(st.c.seq)).mappings().all()
         self.conn.commit()
         for batch in self._batched(rows):
             self._transaction(lambda b=batch: self._restore_batch(b), lambda b=batch: self._restore_each(b))
@@ -473,9 +463,7 @@ class Applier:
             )
             if status == "pending_activation":
                 self.conn.execute(
-                    outbox.insert().values(
-                        **self._mail(closed.id, "activation", r["login"], r["locale"], now)
-                    )
+                    outbox.insert().values(**self._mail(closed.id, "activation", r["login"], r["locale"], now))
                 )
                 self.result.mails_queued += 1
             self.conn.execute(st.update().where(st.c.seq == r["seq"]).values(action="restored"))

@@ -30,7 +30,7 @@ def iter_accounts(
         query = query.where(accounts.c.status == status)
     if erp_id:
         query = query.where(accounts.c.erp_id == erp_id)
-    for row in conn.execution_options(yield_per=5000).execute(query).mappings():
+    for row in conn.execute(query, execution_options={"yield_per": 5000}).mappings():
         item = dict(row)
         item["blocked"] = bool(item["blocked"])
         item["must_change_password"] = bool(item["must_change_password"])

@@ -18,10 +18,11 @@ __all__ = ["finish_run", "load_live_ledger", "record_quarantine", "record_reject
 def load_live_ledger(conn: sa.Connection) -> dict[str, LiveAccount]:
     """erp_id -> live account, streamed in one query (no ORM objects: a million of these must be cheap)."""
     ledger: dict[str, LiveAccount] = {}
-    result = conn.execution_options(stream_results=True, yield_per=20000).execute(
+    result = conn.execute(
         sa.select(accounts.c.erp_id, accounts.c.id, accounts.c.login, accounts.c.fingerprint).where(
             accounts.c.status != "removed"
-        )
+        ),
+        execution_options={"yield_per": 20000},
     )
     for erp_id, account_id, login, digest in result:
         ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest)
@@ -63,24 +64,19 @@ def finish_run(
 def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rejection]) -> None:
     """Tagged records left out this run, one action each (untagged ones are only counted)."""
     rows = [
-        {"run_id": run_id, "erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)}
-        for r in rejections
+        {"run_id": run_id, "erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in rejections
     ]
     for start in range(0, len(rows), 5000):
         conn.execute(run_actions.insert(), rows[start : start + 5000])
     conn.commit()
 
 
-def record_quarantine(
-    conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool
-) -> None:
+def record_quarantine(conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool) -> None:
     """Keep the quarantine list current: add or bump what failed now, drop what applied cleanly."""
     now = utcnow()
     failed_ids = [q.erp_id for q in items]
     for item in items:
-        existing = conn.execute(
-            sa.select(quarantine.c.attempts).where(quarantine.c.erp_id == item.erp_id)
-        ).first()
+        existing = conn.execute(sa.select(quarantine.c.attempts).where(quarantine.c.erp_id == item.erp_id)).first()
         error = f"{item.origin}: {item.error}" if item.origin else item.error
         if existing:
             conn.execute(
@@ -100,9 +96,7 @@ def record_quarantine(
                     last_seen_at=now,
                 )
             )
-        conn.execute(
-            run_actions.insert().values(run_id=run_id, erp_id=item.erp_id, action="quarantine", reason=error)
-        )
+        conn.execute(run_actions.insert().values(run_id=run_id, erp_id=item.erp_id, action="quarantine", reason=error))
     if full_run:
         stale = quarantine.delete()
         if failed_ids:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects import mysql
 
 __all__ = [
     "ACCOUNT_STATUSES",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 metadata = MetaData()
+
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+"""Microsecond timestamps everywhere (MariaDB's DATETIME would otherwise drop fractions of a second)."""
 
 ACCOUNT_STATUSES = ("pending_activation", "active", "removed")
 
@@ -64,11 +68,11 @@ accounts = Table(
     Column("fingerprint", String(16), nullable=False, comment="digest of the synced fields"),
     Column("password_hash", Text, comment="argon2id hash of the password the customer chose"),
     Column("must_change_password", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(), nullable=False),
-    Column("updated_at", DateTime(), nullable=False),
-    Column("activated_at", DateTime()),
-    Column("last_login_at", DateTime()),
-    Column("removed_at", DateTime()),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("activated_at", Timestamp),
+    Column("last_login_at", Timestamp),
+    Column("removed_at", Timestamp),
     Column("removed_reason", Text),
     Column("created_run_id", Integer),
     Index("ux_accounts_live_login", "live_login", unique=True),
@@ -84,10 +88,10 @@ account_secrets = Table(
     Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
     Column("kind", String(24), nullable=False, comment="activation_link | temporary_password | reset_link"),
     Column("secret_hash", Text, nullable=False, comment="hash only; the plaintext exists only in the mail"),
-    Column("created_at", DateTime(), nullable=False),
-    Column("expires_at", DateTime(), nullable=False),
-    Column("used_at", DateTime()),
-    Column("revoked_at", DateTime(), comment="set when a newer secret of the kind is minted"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp),
+    Column("revoked_at", Timestamp, comment="set when a newer secret of the kind is minted"),
 )
 
 account_events = Table(
@@ -98,19 +102,17 @@ account_events = Table(
     Column("erp_id", String(64), index=True),
     Column("run_id", Integer, index=True),
     Column("actor", String(256), nullable=False, comment="'sync' or the ops/sales-rep user who acted"),
-    Column(
-        "kind", String(32), nullable=False, comment="created | updated | removed | readded | restored | ..."
-    ),
+    Column("kind", String(32), nullable=False, comment="created | updated | removed | readded | restored | ..."),
     Column("changes", Text, comment="JSON: {field: [old, new]} for updates, reasons for removals"),
-    Column("at", DateTime(), nullable=False),
+    Column("at", Timestamp, nullable=False),
 )
 
 runs = Table(
     "runs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("started_at", DateTime(), nullable=False),
-    Column("finished_at", DateTime()),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
     Column(
         "status",
         String(24),
@@ -163,9 +165,9 @@ outbox = Table(
     Column("status", String(16), nullable=False, comment="pending | sent | failed"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
-    Column("created_at", DateTime(), nullable=False),
-    Column("next_attempt_at", DateTime()),
-    Column("sent_at", DateTime()),
+    Column("created_at", Timestamp, nullable=False),
+    Column("next_attempt_at", Timestamp),
+    Column("sent_at", Timestamp),
     Column("run_id", Integer),
     Column("actor", String(256)),
     Column("context", Text, comment="JSON without secrets, e.g. the old login for login_changed"),
@@ -180,8 +182,8 @@ quarantine = Table(
     Column("first_run_id", Integer),
     Column("last_run_id", Integer),
     Column("attempts", Integer, nullable=False, default=1),
-    Column("first_seen_at", DateTime(), nullable=False),
-    Column("last_seen_at", DateTime(), nullable=False),
+    Column("first_seen_at", Timestamp, nullable=False),
+    Column("last_seen_at", Timestamp, nullable=False),
 )
 
 locks = Table(
@@ -189,6 +191,6 @@ locks = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("holder", String(256), nullable=False),
-    Column("acquired_at", DateTime(), nullable=False),
-    Column("expires_at", DateTime(), nullable=False),
+    Column("acquired_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
 )

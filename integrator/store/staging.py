@@ -69,9 +69,7 @@ class Staging:
         marks = ", ".join(_placeholder(connection, i) for i in range(len(_COLUMNS)))
         self._insert_sql = f"INSERT INTO sync_staging ({', '.join(_COLUMNS)}) VALUES ({marks})"
 
-    def stage(
-        self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record
-    ) -> None:
+    def stage(self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record) -> None:
         """Add one row; a create gets its new identity id here, once."""
         self.count += 1
         self._buffer.append(

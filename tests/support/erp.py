@@ -23,7 +23,7 @@ class SqliteErp:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS customers (erp_id INTEGER PRIMARY KEY, name TEXT, email TEXT, tags TEXT,"
                 " symbol TEXT, tax_id TEXT, phone TEXT, price_level TEXT, discount NUMERIC, sales_rep TEXT,"
-                " sales_rep_email TEXT, active INTEGER DEFAULT 1, locale TEXT)"
+                " sales_rep_email TEXT, active TEXT DEFAULT 1, locale TEXT)"
             )
 
     def _db(self) -> sqlite3.Connection:

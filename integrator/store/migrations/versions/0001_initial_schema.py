@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision = "0001"
 down_revision = None
@@ -42,7 +45,7 @@ def upgrade() -> None:
             nullable=True,
             comment="JSON: {field: [old, new]} for updates, reasons for removals",
         ),
-        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("account_events", schema=None) as batch_op:
@@ -52,13 +55,9 @@ def upgrade() -> None:
 
     op.create_table(
         "accounts",
-        sa.Column(
-            "id", sa.String(length=36), nullable=False, comment="identity id, a random UUID; never reused"
-        ),
+        sa.Column("id", sa.String(length=36), nullable=False, comment="identity id, a random UUID; never reused"),
         sa.Column("erp_id", sa.String(length=64), nullable=False),
-        sa.Column(
-            "login", sa.String(length=320), nullable=False, comment="the e-mail, trimmed and lower-cased"
-        ),
+        sa.Column("login", sa.String(length=320), nullable=False, comment="the e-mail, trimmed and lower-cased"),
         sa.Column(
             "live_login",
             sa.String(length=320),
@@ -71,9 +70,7 @@ def upgrade() -> None:
             nullable=True,
             comment="= erp_id while live, NULL once removed (unique)",
         ),
-        sa.Column(
-            "status", sa.String(length=24), nullable=False, comment="pending_activation | active | removed"
-        ),
+        sa.Column("status", sa.String(length=24), nullable=False, comment="pending_activation | active | removed"),
         sa.Column("blocked", sa.Boolean(), nullable=False),
         sa.Column("blocked_reason", sa.Text(), nullable=True),
         sa.Column("name", sa.Text(), nullable=True),
@@ -93,11 +90,11 @@ def upgrade() -> None:
             comment="argon2id hash of the password the customer chose",
         ),
         sa.Column("must_change_password", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.Column("activated_at", sa.DateTime(), nullable=True),
-        sa.Column("last_login_at", sa.DateTime(), nullable=True),
-        sa.Column("removed_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.Column("activated_at", TIMESTAMP, nullable=True),
+        sa.Column("last_login_at", TIMESTAMP, nullable=True),
+        sa.Column("removed_at", TIMESTAMP, nullable=True),
         sa.Column("removed_reason", sa.Text(), nullable=True),
         sa.Column("created_run_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -113,8 +110,8 @@ def upgrade() -> None:
         "locks",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("holder", sa.String(length=256), nullable=False),
-        sa.Column("acquired_at", sa.DateTime(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("acquired_at", TIMESTAMP, nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
@@ -132,9 +129,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False, comment="pending | sent | failed"),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
-        sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("next_attempt_at", TIMESTAMP, nullable=True),
+        sa.Column("sent_at", TIMESTAMP, nullable=True),
         sa.Column("run_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=256), nullable=True),
         sa.Column(
@@ -156,8 +153,8 @@ def upgrade() -> None:
         sa.Column("first_run_id", sa.Integer(), nullable=True),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("first_seen_at", sa.DateTime(), nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(), nullable=False),
+        sa.Column("first_seen_at", TIMESTAMP, nullable=False),
+        sa.Column("last_seen_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("erp_id"),
     )
     op.create_table(
@@ -182,8 +179,8 @@ def upgrade() -> None:
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("started_at", sa.DateTime(), nullable=False),
-        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("started_at", TIMESTAMP, nullable=False),
+        sa.Column("finished_at", TIMESTAMP, nullable=True),
         sa.Column(
             "status",
             sa.String(length=24),
@@ -220,12 +217,12 @@ def upgrade() -> None:
             nullable=False,
             comment="hash only; the plaintext exists only in the mail",
         ),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(), nullable=False),
-        sa.Column("used_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.Column("used_at", TIMESTAMP, nullable=True),
         sa.Column(
             "revoked_at",
-            sa.DateTime(),
+            TIMESTAMP,
             nullable=True,
             comment="set when a newer secret of the kind is minted",
         ),
