@@ -37,5 +37,5 @@ def configure_logging(config: LoggingConfig | None = None, *, stream=None) -> No
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    """A logger carrying `logger=name`; the run id arrives through contextvars."""
-    return structlog.get_logger().bind(logger=name)
+    """A lazy logger carrying `component=name` (configured on first use); the run id comes via contextvars."""
+    return structlog.get_logger(component=name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -70,6 +72,8 @@ def open_store(url: str, *, upgrade: bool = True) -> Engine:
         raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # Staging writes bypass SQLAlchemy's type processing; let sqlite3 store decimals as exact text.
+        sqlite3.register_adapter(Decimal, str)
     try:
         if upgrade:
             migrate(engine)
