@@ -77,6 +77,9 @@ class SmtpBackend:
         except smtplib.SMTPNotSupportedError as exc:
             self._abandon(conn)
             raise BackendUnavailable(f"{where}: {exc}") from None
+        except UnicodeEncodeError:
+            self._abandon(conn)  # smtplib sends AUTH credentials as ASCII only
+            raise BackendUnavailable(f"{where}: [mail.smtp] username and password must be ASCII") from None
         except (OSError, smtplib.SMTPException) as exc:
             self._abandon(conn)
             raise BackendUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}") from None

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, make_msgid
+from email.utils import format_datetime, getaddresses
+from secrets import token_hex
 
 from integrator.mail.templates import Rendered
 
@@ -66,10 +67,12 @@ def build_message(
     message["To"] = _address(recipient_name, recipient)
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime((now or datetime.now(UTC)).replace(tzinfo=UTC))
-    message["Message-ID"] = make_msgid(idstring=f"outbox-{mail_id}" if mail_id is not None else None, domain=domain)
+    # Short enough never to be folded: `<outbox-<id>.<random>@<sender domain>>`.
+    local = f"outbox-{mail_id}.{token_hex(8)}" if mail_id is not None else token_hex(12)
+    message["Message-ID"] = f"<{local}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to a robot
-    if locale:
-        message["Content-Language"] = locale
     message.set_content(rendered.text, subtype="plain", charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if locale:  # after add_alternative, which moves every Content-* header into the first part
+        message["Content-Language"] = locale
     return message

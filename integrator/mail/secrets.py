@@ -38,6 +38,7 @@ __all__ = [
     "parse_token",
     "revoke",
     "revoke_others",
+    "token_matches",
     "verify_password",
 ]
 
