@@ -7,11 +7,11 @@ from dataclasses import asdict
 
 import click
 
-from integrator.cli.app import EXIT_QUARANTINED, config_option, handle_errors, main
+from integrator.cli.app import EXIT_CONFIG, EXIT_QUARANTINED, config_option, handle_errors, main
 from integrator.cli.output import console, print_json, print_table
 from integrator.config import Config
 from integrator.mail.delivery import DeliveryReport, deliver_pending
-from integrator.mail.outbox import MAIL_STATUSES, list_mail, retry_mail
+from integrator.mail.outbox import MAIL_STATUSES, MailNotRetryable, list_mail, retry_mail
 from integrator.store.db import open_store
 
 __all__ = ["mail_group", "print_report"]
@@ -85,6 +85,14 @@ def retry_command(config: Config, mail_ids: tuple[int, ...], all_failed: bool) -
         raise click.UsageError("give one or more mail IDs, or --all-failed")
     engine = open_store(config.store.url)
     ids = list(mail_ids) + ([m.id for m in list_mail(engine, statuses=("failed",))] if all_failed else [])
+    refused = False
     for mail_id in dict.fromkeys(ids):
-        mail = retry_mail(engine, mail_id)
+        try:
+            mail = retry_mail(engine, mail_id)
+        except MailNotRetryable as exc:
+            click.echo(f"refused: {exc}", err=True)
+            refused = True
+            continue
         click.echo(f"mail #{mail.id} ({mail.kind} to {mail.recipient}): pending again")
+    if refused:
+        sys.exit(EXIT_CONFIG)
