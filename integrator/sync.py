@@ -6,6 +6,7 @@ so a broken source never removes an account.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,6 +67,8 @@ class SyncResult:
     """Dry run only: every planned action with its reason."""
     message: str | None = None
     mail: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent reading and planning, and applying."""
 
     @property
     def exit_code(self) -> int:
@@ -91,22 +94,14 @@ def _plan_actions(conn: sa.Connection, staging: Staging, plan: Plan) -> list[dic
         "readd": "eligible again after removal: new identity",
         "update": "synced fields changed",
     }
-    for action, erp_id, login in conn.execute(
-        sa.select(st.c.action, st.c.erp_id, st.c.login).order_by(st.c.seq)
-    ):
-        actions.append(
-            {"erp_id": erp_id, "action": action, "login": login, "reason": reasons.get(action, action)}
-        )
-    actions += [
-        {"erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections
-    ]
+    for action, erp_id, login in conn.execute(sa.select(st.c.action, st.c.erp_id, st.c.login).order_by(st.c.seq)):
+        actions.append({"erp_id": erp_id, "action": action, "login": login, "reason": reasons.get(action, action)})
+    actions += [{"erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections]
     actions += [{"erp_id": q.erp_id, "action": "quarantine", "reason": q.error} for q in plan.quarantined]
     return actions
 
 
-def _result_from(
-    plan: Plan, run_id: int | None, status: str, applied: ApplyResult | None, readds: int
-) -> SyncResult:
+def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResult | None, readds: int) -> SyncResult:
     quarantined = list(plan.quarantined) + (applied.failed if applied else [])
     return SyncResult(
         run_id=run_id,
@@ -123,8 +118,7 @@ def _result_from(
         mails_queued=applied.mails_queued if applied else 0,
         rejected_by_reason=dict(plan.rejected_by_reason),
         deferred_removals=[
-            {"erp_id": r.erp_id, "login": r.login, "reasons": ", ".join(r.reasons)}
-            for r in plan.deferred_removals
+            {"erp_id": r.erp_id, "login": r.login, "reasons": ", ".join(r.reasons)} for r in plan.deferred_removals
         ],
         quarantine=[{"erp_id": q.erp_id, "origin": q.origin, "error": q.error} for q in quarantined],
         rejections=[{"erp_id": r.erp_id, "reasons": ", ".join(r.reasons)} for r in plan.rejections],
@@ -174,9 +168,7 @@ def run_sync(
     rules = build_engine(config.rules)
     lock = None
     if not dry_run:
-        lock = SyncLock(
-            engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds
-        )
+        lock = SyncLock(engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds)
         lock.acquire()
     try:
         with engine.connect() as conn:
@@ -196,6 +188,7 @@ def run_sync(
 
 def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only) -> SyncResult:  # type: ignore[no-untyped-def]
     log.info("sync_started", source=connector.describe(), dry_run=dry_run, only=only)
+    started = time.perf_counter()
     plan = Plan()
     try:
         ledger = load_live_ledger(conn)
@@ -221,6 +214,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             heartbeat=(lock.renew if lock else lambda: None),
         )
         readds = applier.mark_readds()
+        read_seconds = time.perf_counter() - started
         check_plan(plan, config.safety, allow_mass_removal=allow_mass_removal, scoped=only is not None)
     except GuardRefusal as refusal:
         conn.rollback()
@@ -263,8 +257,9 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         raise
     quarantined = bool(plan.quarantined or applied.failed)
     result = _result_from(plan, run_id, "quarantined" if quarantined else "ok", applied, readds)
+    result.timings = {"read": round(read_seconds, 3), "apply": round(time.perf_counter() - started - read_seconds, 3)}
     finish_run(conn, run_id, result.status, _counts(result), _summary(result))
-    log.info("sync_finished", status=result.status, **_counts(result))
+    log.info("sync_finished", status=result.status, **_counts(result), **result.timings)
     return result
 
 

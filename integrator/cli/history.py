@@ -12,7 +12,8 @@ from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
 from integrator.cli.output import print_json, print_table
 from integrator.config import Config
 from integrator.store.db import open_store
-from integrator.store.schema import run_actions, runs
+from integrator.store.queries import actions_of_run
+from integrator.store.schema import runs
 
 __all__ = ["history_group"]
 
@@ -37,10 +38,7 @@ def history_group(ctx: click.Context, config: Config, limit: int, as_json: bool)
     if ctx.invoked_subcommand is not None:
         return
     with open_store(config.store.url).connect() as conn:
-        rows = [
-            _run_dict(r)
-            for r in conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
-        ]
+        rows = [_run_dict(r) for r in conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
     if as_json:
         print_json(rows)
         return
@@ -67,13 +65,7 @@ def show_command(config: Config, run_id: int, action: str | None, as_json: bool)
         if run is None:
             click.echo(f"no run {run_id}", err=True)
             sys.exit(EXIT_ERROR)
-        query = sa.select(run_actions).where(run_actions.c.run_id == run_id).order_by(run_actions.c.id)
-        if action:
-            query = query.where(run_actions.c.action == action)
-        actions = [
-            {k: r[k] for k in ("erp_id", "account_id", "action", "reason")}
-            for r in conn.execute(query).mappings()
-        ]
+        actions = list(actions_of_run(conn, run_id, action))
     run_data = _run_dict(run)
     if as_json:
         print_json({**run_data, "actions": actions})

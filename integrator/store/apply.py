@@ -1,5 +1,6 @@
-"""Applying a plan: removals, then updates, then creates, each batch one transaction over accounts, events,
-outbox and the run's actions — so a crash at any point leaves a state the next run converges from.
+"""Applying a plan: removals, then updates, then creates, each batch one transaction over accounts, their
+events and the outbox — so a crash at any point leaves a state the next run converges from. The events are
+also the run's record of what it changed (`history show` reads them by run id).
 
 Creates are set-based (`INSERT … SELECT` from the staging table). A batch the database rejects is retried row
 by row, and the rows that still fail are quarantined with their error while the run goes on.
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from integrator.clock import utcnow
 from integrator.reconcile import Quarantined, Removal
-from integrator.store.schema import account_events, accounts, outbox, run_actions
+from integrator.store.schema import account_events, accounts, outbox
 from integrator.store.staging import STAGED_FIELDS, Staging
 
 __all__ = ["ApplyResult", "Applier"]
@@ -97,10 +98,6 @@ class Applier:
             fallback()
         self.heartbeat()
 
-    def _actions(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(run_actions.insert(), rows)
-
     def _quarantine(self, erp_id: str, exc: BaseException) -> None:
         self.conn.rollback()
         self.result.failed.append(Quarantined(erp_id, "could not apply: " + _first_line(exc)))
@@ -140,18 +137,6 @@ class Applier:
                 }
                 for r in batch
             ],
-        )
-        self._actions(
-            [
-                {
-                    "run_id": self.run_id,
-                    "erp_id": r.erp_id,
-                    "account_id": r.account_id,
-                    "action": "remove",
-                    "reason": ", ".join(r.reasons),
-                }
-                for r in batch
-            ]
         )
         if self.removal_notice:
             self.conn.execute(
@@ -236,7 +221,7 @@ class Applier:
                 for r in batch
             ],
         )
-        events, mails, actions = [], [], []
+        events, mails = [], []
         for r in batch:
             before = old[r["account_id"]]
             changes = {
@@ -255,21 +240,11 @@ class Applier:
                     "at": now,
                 }
             )
-            actions.append(
-                {
-                    "run_id": self.run_id,
-                    "erp_id": r["erp_id"],
-                    "account_id": r["account_id"],
-                    "action": "update",
-                    "reason": "changed: " + ", ".join(changes) if changes else "fingerprint refreshed",
-                }
-            )
             if "login" in changes:
                 # Pending accounts never got in: send the activation anew to the new address.
                 kind = "activation" if before["status"] == "pending_activation" else "login_changed"
                 mails.append(self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"]))
         self.conn.execute(account_events.insert(), events)
-        self._actions(actions)
         if mails:
             self.conn.execute(outbox.insert(), mails)
         self.result.updated += len(batch)
@@ -374,21 +349,6 @@ class Applier:
                 ).where(where),
             )
         )
-        self.conn.execute(
-            run_actions.insert().from_select(
-                ["run_id", "erp_id", "account_id", "action", "reason"],
-                sa.select(
-                    literal(self.run_id),
-                    st.c.erp_id,
-                    st.c.account_id,
-                    st.c.action,
-                    sa.case(
-                        (st.c.action == "readd", "eligible again after removal: new identity"),
-                        else_="eligible, no account yet",
-                    ),
-                ).where(where),
-            )
-        )
         self.result.created += inserted
         self.result.readded += counts.get("readd", 0)
         self.result.mails_queued += inserted
@@ -450,17 +410,6 @@ class Applier:
                     kind="restored", at=now,
                 )
             )  # fmt: skip
-            self._actions(
-                [
-                    {
-                        "run_id": self.run_id,
-                        "erp_id": r["erp_id"],
-                        "account_id": closed.id,
-                        "action": "restore",
-                        "reason": "eligible again after removal: closed identity reopened",
-                    }
-                ]
-            )
             if status == "pending_activation":
                 self.conn.execute(
                     outbox.insert().values(**self._mail(closed.id, "activation", r["login"], r["locale"], now))

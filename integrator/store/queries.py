@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from integrator.records import normalize_login
-from integrator.store.schema import account_events, accounts
+from integrator.store.schema import account_events, accounts, run_actions
 
-__all__ = ["ACCOUNT_FIELDS", "account_events_of", "find_account", "iter_accounts"]
+__all__ = ["ACCOUNT_FIELDS", "account_events_of", "actions_of_run", "find_account", "iter_accounts"]
 
 ACCOUNT_FIELDS = (
     "id", "erp_id", "login", "status", "blocked", "blocked_reason", "name", "symbol", "tax_id", "phone",
@@ -65,3 +66,50 @@ def account_events_of(
         else query.where(account_events.c.erp_id == erp_id)
     )
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+_EVENT_ACTIONS = {
+    "created": "create",
+    "readded": "readd",
+    "restored": "restore",
+    "updated": "update",
+    "removed": "remove",
+}
+
+
+def _event_reason(kind: str, changes: str | None) -> str:
+    detail = json.loads(changes) if changes else {}
+    if kind == "created":
+        return "eligible, no account yet"
+    if kind == "readded":
+        return "eligible again after removal: new identity"
+    if kind == "restored":
+        return "eligible again after removal: closed identity reopened"
+    if kind == "removed":
+        return ", ".join(detail.get("reasons", []))
+    return "changed: " + ", ".join(f"{field} {old!r} -> {new!r}" for field, (old, new) in detail.items())
+
+
+def actions_of_run(conn: sa.Connection, run_id: int, action: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every action of a run: the account changes it made (its events) and what it left out or refused."""
+    kinds = [k for k, a in _EVENT_ACTIONS.items() if action in (None, a)]
+    if kinds:
+        query = (
+            sa.select(
+                account_events.c.erp_id, account_events.c.account_id, account_events.c.kind, account_events.c.changes
+            )
+            .where(account_events.c.run_id == run_id, account_events.c.kind.in_(kinds))
+            .order_by(account_events.c.id)
+        )
+        for row in conn.execute(query, execution_options={"yield_per": 5000}):
+            yield {
+                "erp_id": row.erp_id,
+                "account_id": row.account_id,
+                "action": _EVENT_ACTIONS[row.kind],
+                "reason": _event_reason(row.kind, row.changes),
+            }
+    query = sa.select(run_actions).where(run_actions.c.run_id == run_id).order_by(run_actions.c.id)
+    if action:
+        query = query.where(run_actions.c.action == action)
+    for row in conn.execute(query).mappings():
+        yield {k: row[k] for k in ("erp_id", "account_id", "action", "reason")}

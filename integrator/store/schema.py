@@ -77,8 +77,6 @@ accounts = Table(
     Column("created_run_id", Integer),
     Index("ux_accounts_live_login", "live_login", unique=True),
     Index("ux_accounts_live_erp_id", "live_erp_id", unique=True),
-    Index("ix_accounts_login", "login"),
-    Index("ix_accounts_status", "status"),
 )
 
 account_secrets = Table(
@@ -99,7 +97,7 @@ account_events = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", String(36), nullable=False, index=True),
-    Column("erp_id", String(64), index=True),
+    Column("erp_id", String(64)),
     Column("run_id", Integer, index=True),
     Column("actor", String(256), nullable=False, comment="'sync' or the ops/sales-rep user who acted"),
     Column("kind", String(32), nullable=False, comment="created | updated | removed | readded | restored | ..."),

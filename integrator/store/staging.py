@@ -6,7 +6,7 @@ needs no cleanup; creates are then applied with set-based `INSERT … SELECT`, n
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -50,7 +50,6 @@ def _staging_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("sales_rep", sa.String(256)),
         sa.Column("sales_rep_email", sa.String(320)),
         sa.Column("locale", sa.String(16)),
-        sa.Index("ix_sync_staging_erp_id", "erp_id"),
         prefixes=["TEMPORARY"],
     )
 
@@ -63,6 +62,7 @@ class Staging:
         self.table = _staging_table(sa.MetaData())
         self._batch_size = batch_size
         self._buffer: list[tuple[object, ...]] = []
+        self._random = bytearray()
         self.count = 0
         self.table.drop(connection, checkfirst=True)
         self.table.create(connection)
@@ -77,7 +77,7 @@ class Staging:
                 self.count,
                 action,
                 erp_id,
-                account_id or str(uuid.uuid4()),
+                account_id or self._new_id(),
                 login,
                 digest,
                 record.name,
@@ -93,6 +93,17 @@ class Staging:
         )
         if len(self._buffer) >= self._batch_size:
             self.flush()
+
+    def _new_id(self) -> str:
+        """A random (version 4) UUID, minted from a pool of random bytes: `uuid.uuid4()` costs 4 µs each."""
+        if not self._random:
+            self._random = bytearray(os.urandom(16 * 4096))
+        raw = self._random[-16:]
+        del self._random[-16:]
+        raw[6] = (raw[6] & 0x0F) | 0x40
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        h = raw.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def flush(self) -> None:
         """Write what is buffered."""

@@ -50,7 +50,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("account_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_account_events_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_account_events_erp_id"), ["erp_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_account_events_run_id"), ["run_id"], unique=False)
 
     op.create_table(
@@ -101,8 +100,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_accounts_erp_id"), ["erp_id"], unique=False)
-        batch_op.create_index("ix_accounts_login", ["login"], unique=False)
-        batch_op.create_index("ix_accounts_status", ["status"], unique=False)
         batch_op.create_index("ux_accounts_live_erp_id", ["live_erp_id"], unique=True)
         batch_op.create_index("ux_accounts_live_login", ["live_login"], unique=True)
 
@@ -167,7 +164,7 @@ def upgrade() -> None:
             "action",
             sa.String(length=24),
             nullable=False,
-            comment="create | readd | update | remove | reject | quarantine | refused",
+            comment="reject | quarantine | refused (account changes are events)",
         ),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -258,14 +255,11 @@ def downgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index("ux_accounts_live_login")
         batch_op.drop_index("ux_accounts_live_erp_id")
-        batch_op.drop_index("ix_accounts_status")
-        batch_op.drop_index("ix_accounts_login")
         batch_op.drop_index(batch_op.f("ix_accounts_erp_id"))
 
     op.drop_table("accounts")
     with op.batch_alter_table("account_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_account_events_run_id"))
-        batch_op.drop_index(batch_op.f("ix_account_events_erp_id"))
         batch_op.drop_index(batch_op.f("ix_account_events_account_id"))
 
     op.drop_table("account_events")

@@ -1,0 +1,141 @@
+"""The CSV connector: an ERP's file export (Subiekt and Optima export `;`-separated cp1250 by default).
+
+The file is streamed row by row; the header row names the columns, and `[source.columns]` maps record
+columns to the export's own headers. A line with the wrong number of fields is still yielded, with a problem
+(the sync quarantines it): a broken line must never look like a customer who lost their tag.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from connectors.values import check_column_mapping, make_row_reader
+from integrator.config import SourceConfig
+from integrator.errors import ConfigError, SourceError
+from integrator.records import Record
+
+__all__ = ["CsvConnector"]
+
+
+class _Position:
+    """The data row the reader is at: where it came from and, if its shape is wrong, what is wrong."""
+
+    __slots__ = ("flaw", "origin")
+
+    def __init__(self) -> None:
+        self.origin = ""
+        self.flaw: str | None = None
+
+
+class CsvConnector:
+    """Reads customer records from a delimited text file with a header row."""
+
+    def __init__(self, source: SourceConfig) -> None:
+        if source.kind != "csv" or source.path is None:
+            raise ConfigError(f"CsvConnector needs kind = 'csv' and a path, got kind {source.kind!r}")
+        try:
+            codecs.lookup(source.encoding)
+        except LookupError:
+            raise ConfigError(f"[source] encoding {source.encoding!r} is not a known text encoding") from None
+        check_column_mapping(source.columns)
+        self._source = source
+        self._path = Path(source.path)
+
+    def describe(self) -> str:
+        """One line for logs and `integrator check`."""
+        layout = "one row per tag" if self._source.tags_layout == "rows" else "tags in one column"
+        delimiter, encoding = self._source.delimiter, self._source.encoding
+        return f"csv {self._path} (delimiter {delimiter!r}, encoding {encoding}, {layout})"
+
+    def records(self, only: str | None = None) -> Iterator[Record]:
+        """Every record in the file, streamed; with `only`, just that erp_id's."""
+        with self._open() as handle:
+            try:
+                yield from self._read(handle, only)
+            except UnicodeDecodeError as exc:
+                raise self._decode_error(exc) from None
+
+    def _open(self) -> IO[str]:
+        try:
+            return self._path.open(encoding=self._source.encoding, newline="")
+        except FileNotFoundError:
+            raise SourceError(f"the CSV file {self._path} does not exist") from None
+        except OSError as exc:
+            raise SourceError(f"cannot open the CSV file {self._path}: {exc.strerror}") from None
+
+    def _read(self, handle: IO[str], only: str | None) -> Iterator[Record]:
+        lines = csv.reader(handle, delimiter=self._source.delimiter)
+        header = self._header(lines)
+        reader = make_row_reader(
+            header,
+            mapping=self._source.columns,
+            tag_separator=self._source.tag_separator if self._source.tags_layout == "column" else None,
+            where=f"the CSV file {self._path} (its header row)",
+            column_types=[str] * len(header),
+        )
+        at = _Position()
+        rows = self._rows(lines, at, len(header), reader.erp_id_position, None if only is None else only.strip())
+        if self._source.tags_layout == "rows":
+            yield from reader.grouped(rows, lambda _: at.origin, "sort the file by erp_id", lambda _: at.flaw)
+            return
+        convert = reader.convert
+        for row in rows:
+            record = convert(row, at.origin)
+            yield record if at.flaw is None else record._replace(problems=(*record.problems, at.flaw))
+
+    def _header(self, lines: Any) -> list[str]:
+        try:
+            header: list[str] = next(lines)
+        except StopIteration:
+            raise SourceError(f"the CSV file {self._path} is empty; it needs a header row") from None
+        except csv.Error as exc:
+            raise SourceError(f"{self._path}: line 1: malformed CSV: {exc}") from None
+        if not any(cell.strip() for cell in header):
+            raise SourceError(f"the CSV file {self._path} starts with a blank line; it needs a header row")
+        return header
+
+    def _rows(self, lines: Any, at: _Position, width: int, erp_at: int, only: str | None) -> Iterator[list[str]]:
+        """Data rows padded to the header's width, `at` describing each; blank lines skipped."""
+        name, last_line = self._path.name, 1
+        while True:
+            try:
+                row: list[str] = next(lines)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise SourceError(f"{self._path}: line {lines.line_num}: malformed CSV: {exc}") from None
+            first_line, last_line = last_line + 1, lines.line_num
+            size = len(row)
+            if (size <= erp_at or not row[erp_at].strip()) and not any(map(str.strip, row)):
+                continue  # a blank line, or a spreadsheet's trailing ";;;;"
+            if size != width:
+                row = (row + [""] * width)[:width]
+            if only is not None and row[erp_at].strip() != only:
+                continue
+            at.origin = f"{name}:line {first_line}"
+            at.flaw = None if size == width else f"line has {size} fields, the header has {width}"
+            yield row
+
+    def _decode_error(self, exc: UnicodeDecodeError) -> SourceError:
+        line = _first_undecodable_line(self._path, self._source.encoding)
+        where = f"line {line}" if line else "the file"
+        return SourceError(
+            f"{self._path}: {where} is not valid {self._source.encoding} text ({exc.reason}); "
+            "set [source] encoding to the file's encoding (e.g. cp1250 or utf-8)"
+        )
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The 1-based line holding the bad bytes (the decoder fails on a buffered chunk, not on a line)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, 1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return number
+    return None

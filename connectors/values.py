@@ -1,0 +1,343 @@
+"""Raw source rows to `Record`s: the one per-row path every connector shares.
+
+A sync reads up to a million rows, so this path must cost little next to the driver's own fetch. Everything
+that can be decided once per source (where each column is, whether text columns can hold numbers) is decided
+when the reader is built; the per-row closure picks all values with one `itemgetter` call, cleans strings
+inline, memoises the few distinct tag and discount strings, and branches off to small helpers only for the
+uncommon cases (numbers where text was expected, unreadable values).
+
+A value that cannot be interpreted never raises: the record keeps that field's default and says why in
+`problems`, so the sync quarantines the customer instead of acting on a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from operator import itemgetter
+from typing import Any
+
+from integrator.errors import ConfigError, SourceError
+from integrator.records import RECORD_COLUMNS, REQUIRED_COLUMNS, Record
+
+__all__ = [
+    "RowConverter",
+    "RowReader",
+    "check_column_mapping",
+    "make_row_reader",
+    "normalize_tag",
+    "resolve_columns",
+]
+
+RowConverter = Callable[[Sequence[Any], str], Record]
+"""`convert(row, origin)`: one raw row (values in the source's column order) to a `Record`."""
+
+_FIELDS = (
+    "erp_id", "name", "email", "tags", "symbol", "tax_id", "phone", "price_level", "discount", "sales_rep",
+    "sales_rep_email", "active", "locale", "problems", "origin",
+)  # fmt: skip
+if Record._fields != _FIELDS or _FIELDS[:-2] != RECORD_COLUMNS:
+    # The converter unpacks and builds records positionally (tuple.__new__, for speed): fail loudly at import
+    # rather than shift values into the wrong fields if someone reorders `Record`.
+    raise RuntimeError(f"Record fields changed to {Record._fields}; update connectors/values.py")
+
+_TEXT_COLUMNS = frozenset(RECORD_COLUMNS) - {"erp_id", "tags", "discount", "active"}
+_EMPTY_TAGS: frozenset[str] = frozenset()
+_CACHE_LIMIT = 4096
+_new_record = tuple.__new__
+
+_YES = ("1", "true", "t", "yes", "y", "tak")
+_NO = ("0", "false", "f", "no", "n", "nie")
+# Every accepted spelling of yes/no in one dict; the numeric keys also match 0.0, 1.0 and Decimal(1).
+_FLAGS: dict[Any, bool] = {
+    0: False,
+    1: True,
+    **{spelling: word in _YES for word in _YES + _NO for spelling in (word, word.upper(), word.capitalize())},
+}
+
+
+def normalize_tag(piece: str) -> str:
+    """One tag as rules compare it: all whitespace removed, case-folded (" B2B " -> "b2b")."""
+    return "".join(piece.split()).casefold()
+
+
+def check_column_mapping(mapping: Mapping[str, str]) -> None:
+    """Reject a `[source.columns]` key that is not a record column (a typo would silently map nothing)."""
+    unknown = sorted(key for key in mapping if key not in RECORD_COLUMNS)
+    blank = sorted(key for key, value in mapping.items() if not str(value).strip())
+    problems = [f"[source.columns] {key!r} is not a record column" for key in unknown]
+    problems += [f"[source.columns] {key!r} maps to an empty column name" for key in blank]
+    if problems:
+        raise ConfigError("invalid column mapping", problems + [f"record columns: {', '.join(RECORD_COLUMNS)}"])
+
+
+def _column_key(name: str) -> str:
+    # Headers come with stray spaces, a UTF-8 BOM or another case than the consultant typed.
+    return str(name).strip().lstrip("\ufeff").strip().casefold()
+
+
+def resolve_columns(source_columns: Sequence[str], mapping: Mapping[str, str], where: str) -> tuple[int | None, ...]:
+    """Where each record column (in `RECORD_COLUMNS` order) sits in the source; None for an absent optional one.
+
+    Raises `SourceError` naming every missing required column and listing what the source did return.
+    """
+    positions: dict[str, int] = {}
+    for index, name in enumerate(source_columns):
+        positions.setdefault(_column_key(name), index)
+    wanted = [mapping.get(column, column) for column in RECORD_COLUMNS]
+    found = tuple(positions.get(_column_key(name)) for name in wanted)
+    missing = [
+        column if name == column else f"{column} (mapped to {name!r})"
+        for column, name, position in zip(RECORD_COLUMNS, wanted, found, strict=True)
+        if position is None and column in REQUIRED_COLUMNS
+    ]
+    if missing:
+        returned = ", ".join(map(str, source_columns)) or "(no columns)"
+        raise SourceError(
+            f"{where} does not return the required column(s) {', '.join(missing)}; it returns: {returned}"
+        )
+    return found
+
+
+def make_row_reader(
+    source_columns: Sequence[str],
+    *,
+    mapping: Mapping[str, str],
+    tag_separator: str | None,
+    where: str,
+    column_types: Sequence[Any] | None = None,
+) -> RowReader:
+    """Build the converter for one source from its column names (and, for ODBC, the column types).
+
+    `tag_separator=None` means one tag per row (tags_layout "rows"). `column_types` lets the converter skip
+    the number-to-text step when every text column is known to be `str` (CSV always is).
+    """
+    positions = resolve_columns(source_columns, mapping, where)
+    types = list(column_types) if column_types is not None else [None] * len(source_columns)
+    text_may_be_other = any(
+        types[position] is not str
+        for column, position in zip(RECORD_COLUMNS, positions, strict=True)
+        if column in _TEXT_COLUMNS and position is not None
+    )
+    return RowReader(positions, len(source_columns), tag_separator, text_may_be_other)
+
+
+class RowReader:
+    """Turns the raw rows of one source into records; `convert` is the hot per-row closure."""
+
+    __slots__ = ("convert", "erp_id_position", "tags_position", "_tags_of")
+
+    def __init__(
+        self,
+        positions: tuple[int | None, ...],
+        width: int,
+        tag_separator: str | None,
+        text_may_be_other: bool,
+    ) -> None:
+        self.erp_id_position: int = positions[0]  # type: ignore[assignment]  # required, so never None
+        self.tags_position: int = positions[3]  # type: ignore[assignment]
+        self._tags_of = _tag_parser(tag_separator)
+        self.convert: RowConverter = _row_converter(positions, width, self._tags_of, text_may_be_other)
+
+    def grouped(
+        self,
+        rows: Iterable[Sequence[Any]],
+        origin_of: Callable[[int], str],
+        unordered_hint: str,
+        problem_of: Callable[[int], str | None] | None = None,
+    ) -> Iterator[Record]:
+        """Records from one-row-per-(customer, tag) rows: consecutive rows of one erp_id become one record.
+
+        Rows of one customer must be adjacent; an erp_id seen again after another one raises `SourceError`
+        (sorting would hold the whole source in memory; guessing would drop tags). Detecting that keeps a set
+        of the erp_ids seen, the one thing here that grows with the source. `origin_of(n)` and
+        `problem_of(n)` describe the n-th row (1-based) and are asked while that row is the latest one read.
+        """
+        convert, tags_of = self.convert, self._tags_of
+        erp_at, tags_at = self.erp_id_position, self.tags_position
+        seen: set[str] = set()
+        current: Record | None = None
+        current_raw: Any = None
+        tags: list[frozenset[str]] = []
+        problems: list[str] = []
+        for number, row in enumerate(rows, 1):
+            flaw = problem_of(number) if problem_of is not None else None
+            raw = row[erp_at]
+            if flaw is None and current is not None and current.erp_id and raw == current_raw:
+                tags.append(tags_of(row[tags_at]))  # the usual case: another tag of the same customer
+                continue
+            record = convert(row, origin_of(number))
+            if flaw is not None:
+                record = record._replace(problems=(*record.problems, flaw))
+            if current is not None and current.erp_id and record.erp_id == current.erp_id:
+                tags.append(record.tags)
+                problems.extend(record.problems)
+                current_raw = raw
+                continue
+            if current is not None:
+                yield _merged(current, tags, problems)
+            if record.erp_id in seen:
+                raise SourceError(
+                    f"erp_id {record.erp_id!r} appears again at {record.origin}, after rows of other customers: "
+                    f'with tags_layout = "rows" each customer\'s rows must be adjacent; {unordered_hint}'
+                )
+            if record.erp_id:
+                seen.add(record.erp_id)
+            current, current_raw, tags, problems = record, raw, [], []
+        if current is not None:
+            yield _merged(current, tags, problems)
+
+
+def _merged(record: Record, tags: list[frozenset[str]], problems: list[str]) -> Record:
+    if not tags and not problems:
+        return record
+    merged_problems = tuple(dict.fromkeys((*record.problems, *problems)))
+    return record._replace(tags=record.tags.union(*tags), problems=merged_problems)
+
+
+def _tag_parser(separator: str | None) -> Callable[[Any], frozenset[str]]:
+    """A cached raw-value-to-tags function: a million customers share a handful of distinct tag strings."""
+    cache: dict[Any, frozenset[str]] = {}
+
+    def tags_of(value: Any) -> frozenset[str]:
+        if value is None:
+            return _EMPTY_TAGS
+        tags = cache.get(value)
+        if tags is None:
+            text = value if value.__class__ is str else _text_of(value) or ""
+            pieces = text.split(separator) if separator is not None else (text,)
+            tags = frozenset(tag for tag in map(normalize_tag, pieces) if tag)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[value] = tags
+        return tags
+
+    return tags_of
+
+
+def _row_converter(
+    positions: tuple[int | None, ...],
+    width: int,
+    tags_of: Callable[[Any], frozenset[str]],
+    text_may_be_other: bool,
+) -> RowConverter:
+    complete = None not in positions
+    # An absent optional column reads position `width`: the None appended to the row.
+    pick = itemgetter(*(width if position is None else position for position in positions))
+    flags, numbers = _FLAGS, _bounded_cache(_decimal_of)
+    new, record_class = _new_record, Record
+
+    # Deliberately unrolled, one line per column: this runs once per ERP row, a million times per sync.
+    def convert(row: Sequence[Any], origin: str) -> Record:
+        (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, sales_rep_email,
+         active, locale) = pick(row if complete else (*row, None))  # fmt: skip
+        problems: tuple[str, ...] = ()
+        if erp_id.__class__ is str:
+            erp_id = erp_id.strip() or None
+        elif erp_id.__class__ is int:  # the usual SQL key
+            erp_id = str(erp_id)
+        else:
+            erp_id = _text_of(erp_id)
+        if erp_id is None:
+            erp_id, problems = "", ("erp_id: missing (NULL or blank)",)
+        name = (name.strip() or None) if name.__class__ is str else name
+        email = (email.strip() or None) if email.__class__ is str else email
+        symbol = (symbol.strip() or None) if symbol.__class__ is str else symbol
+        tax_id = (tax_id.strip() or None) if tax_id.__class__ is str else tax_id
+        phone = (phone.strip() or None) if phone.__class__ is str else phone
+        price_level = (price_level.strip() or None) if price_level.__class__ is str else price_level
+        sales_rep = (sales_rep.strip() or None) if sales_rep.__class__ is str else sales_rep
+        sales_rep_email = (sales_rep_email.strip() or None) if sales_rep_email.__class__ is str else sales_rep_email
+        locale = (locale.strip().lower() or None) if locale.__class__ is str else locale
+        if text_may_be_other:
+            (name, email, symbol, tax_id, phone, price_level, sales_rep, sales_rep_email) = map(
+                _text_of, (name, email, symbol, tax_id, phone, price_level, sales_rep, sales_rep_email)
+            )
+            if locale is not None and locale.__class__ is not str:
+                locale = (_text_of(locale) or "").lower() or None
+        tags = tags_of(tags)
+        if discount is not None and discount.__class__ is not Decimal:
+            discount, problem = numbers(discount)
+            if problem:
+                problems = (*problems, problem)
+        if active is None:
+            active = True
+        elif active.__class__ is not bool:
+            flag = flags.get(active)
+            if flag is None:
+                flag = _flag_of(active)
+                if flag is None:
+                    flag, problems = True, (*problems, f"active: cannot read {active!r} as yes/no")
+            active = flag
+        return new(
+            record_class,
+            (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep,
+             sales_rep_email, active, locale, problems, origin),
+        )  # fmt: skip
+
+    return convert
+
+
+def _bounded_cache(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Memoise `parse` for text and float inputs: a source repeats a few distinct discounts a million times."""
+    cache: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        if value.__class__ is not str and value.__class__ is not float:
+            return parse(value)  # never cached: True == 1 would alias
+        result = cache.get(value)
+        if result is None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            result = cache[value] = parse(value)
+        return result
+
+    return cached
+
+
+def _text_of(value: Any) -> str | None:
+    """A non-string value as text: 12 and 12.0 read "12" (ids and price levels come as numbers too)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace").strip() or None
+    return str(value).strip() or None
+
+
+def _decimal_of(value: Any) -> tuple[Decimal | None, str | None]:
+    """A discount as `Decimal`; "12,5" and "12.5%" read 12.5; anything else is a problem, not a guess."""
+    if isinstance(value, bool):
+        return None, f"discount: cannot read {value!r} as a number"
+    if isinstance(value, int):
+        return Decimal(value), None
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    if not text:
+        return None, None
+    try:
+        number = Decimal(text.removesuffix("%").strip().replace(",", "."))
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        return None, f"discount: cannot read {value!r} as a number"
+    return number, None
+
+
+def _flag_of(value: Any) -> bool | None:
+    """`active` in a spelling the fast lookup missed ("TaK", " yes"); None when it is not a yes/no."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return _FLAGS.get(text) if text else True  # blank is NULL, and NULL means active
+    if isinstance(value, bytes | bytearray):
+        return _flag_of(bytes(value).decode("utf-8", "replace"))
+    try:
+        return _FLAGS.get(value)
+    except TypeError:
+        return None
