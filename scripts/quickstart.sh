@@ -12,6 +12,13 @@ export INTEGRATOR_VENV="${INTEGRATOR_VENV:-$REPO/.venv}"
 VENV="$INTEGRATOR_VENV"
 bash scripts/install.sh
 INTEGRATOR="$VENV/bin/integrator"
+# Tables go to a file below, and into a pipe or a log when the script's output does: give them the terminal's
+# width when there is one, else a wide one instead of the default 80.
+if [ -t 1 ]; then
+    export COLUMNS="${COLUMNS:-$(tput cols 2>/dev/null || echo 120)}"
+else
+    export COLUMNS="${COLUMNS:-200}"
+fi
 
 printf '\n==> writing the demo ERP\n'
 "$INTEGRATOR" demo demo --force
@@ -20,9 +27,8 @@ printf '\n==> integrator sync --config demo/config.toml\n'
 "$INTEGRATOR" sync --config demo/config.toml
 
 printf '\n==> integrator accounts list --config demo/config.toml (first lines)\n'
-# Through a file rather than `| head`: head closing the pipe early would fail the listing with SIGPIPE.
-# COLUMNS: the table is not printed to a terminal, so give it a readable width instead of the default 80.
-COLUMNS=160 "$INTEGRATOR" accounts list --config demo/config.toml >demo/accounts.txt
+# Through a file rather than `| head`: head closing the pipe early would break the listing mid-write.
+"$INTEGRATOR" accounts list --config demo/config.toml >demo/accounts.txt
 head -n 15 demo/accounts.txt
 printf '... %s lines in all: demo/accounts.txt\n' "$(wc -l <demo/accounts.txt)"
 

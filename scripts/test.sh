@@ -20,4 +20,5 @@ printf '==> ruff check .\n'
 "$VENV/bin/ruff" check .
 
 printf '==> pytest %s\n' "$*"
-exec "$VENV/bin/pytest" "$@"
+# `python -m` puts the repo root on sys.path, which the editable install does not: `tests.…` imports resolve.
+exec "$VENV/bin/python" -m pytest "$@"
