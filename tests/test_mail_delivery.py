@@ -355,3 +355,27 @@ def test_delivery_and_activation_on_every_store(tmp_path: Path, store_url: str) 
         assert (result.outcome, result.account_id) == (Outcome.OK, account)
     finally:
         engine.dispose()
+
+
+def test_a_mail_the_backend_chokes_on_does_not_block_the_others(
+    tmp_path: Path, engine: Engine, smtp: SmtpServer, sqlite_url: str
+) -> None:
+    """An unexpected error for one mail counts an attempt on that mail only; the batch goes on."""
+    from integrator.mail.backends import SmtpBackend
+
+    class Choking(SmtpBackend):
+        def send(self, outgoing):  # type: ignore[no-untyped-def]
+            if outgoing.recipient == "bad@example.pl":
+                raise ValueError("cannot serialise this one")
+            super().send(outgoing)
+
+    config = _config(tmp_path, sqlite_url, smtp.port)
+    bad, good = (
+        queue(engine, seed_account(engine, "bad@example.pl")),
+        queue(engine, seed_account(engine, "ok@example.pl")),
+    )
+    report = deliver_pending(engine, config, backend=Choking(config.mail.smtp), retry=FAST_RETRY)
+    assert (report.sent, report.retry_later) == (1, 1)
+    assert mail_row(engine, good)["status"] == "sent"
+    row = mail_row(engine, bad)
+    assert (row["status"], row["attempts"]) == ("pending", 1) and "ValueError" in row["last_error"]

@@ -194,6 +194,10 @@ class _Batch:
         except TransientDeliveryError as exc:
             self._failed_attempt(mail, secret, str(exc), permanent=False)
             return
+        except Exception as exc:  # noqa: BLE001 - one poison mail must not stop every later batch
+            self.backend.close()  # the session may be mid-command: start the next mail on a fresh one
+            self._failed_attempt(mail, secret, f"unexpected {type(exc).__name__}: {exc}", permanent=False)
+            return
         self._record_sent(mail, secret)
 
     def _send(self, outgoing: Any) -> None:
