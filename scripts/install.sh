@@ -31,6 +31,7 @@ missing_packages() {
     local pkg
     for pkg in "$@"; do
         # dpkg -s also lists removed-but-configured packages; only "install ok installed" counts.
+        # shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not a shell variable
         if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
             printf '%s\n' "$pkg"
         fi
@@ -95,7 +96,8 @@ make_venv() {
         say "creating $VENV with $("$PYTHON" --version)"
         "$PYTHON" -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install -q --upgrade pip
+    # A newer pip is welcome, not required: an index that cannot be reached must not stop a rerun here.
+    "$VENV/bin/python" -m pip install -q --upgrade pip || say "could not upgrade pip; going on with the venv's own"
 }
 
 install_package() {
