@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from connectors import make_connector
 from integrator.config import Config
 from integrator.errors import FatalSyncError, GuardRefusal
+from integrator.faults import checkpoint
 from integrator.guard import check_plan
 from integrator.logs import get_logger
 from integrator.reconcile import Plan, Reconciler
@@ -199,8 +200,10 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         plan = reconciler.plan
         for count, record in enumerate(connector.records(only=only), 1):
             reconciler.feed(record)
-            if lock is not None and count % _RENEW_EVERY == 0:
-                lock.renew()
+            if count % _RENEW_EVERY == 0:
+                checkpoint("sync.read")
+                if lock is not None:
+                    lock.renew()
         staging.flush()
         plan = reconciler.finish()
         staging.drop_erp_ids(sorted(plan.unstaged))
@@ -245,6 +248,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         log.info("sync_planned", **_counts(result))
         return result
     try:
+        checkpoint("sync.before_apply")
         applier.remove(plan.removals)
         applier.update()
         applier.create()
@@ -257,6 +261,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         raise
     quarantined = bool(plan.quarantined or applied.failed)
     result = _result_from(plan, run_id, "quarantined" if quarantined else "ok", applied, readds)
+    checkpoint("sync.before_finish")
     result.timings = {"read": round(read_seconds, 3), "apply": round(time.perf_counter() - started - read_seconds, 3)}
     finish_run(conn, run_id, result.status, _counts(result), _summary(result))
     log.info("sync_finished", status=result.status, **_counts(result), **result.timings)

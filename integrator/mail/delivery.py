@@ -43,6 +43,7 @@ from sqlalchemy.engine import Engine
 from integrator.clock import utcnow
 from integrator.config import Config
 from integrator.errors import LockBusy
+from integrator.faults import checkpoint
 from integrator.logs import get_logger
 from integrator.mail import secrets
 from integrator.mail.backends import MailBackend, make_backend
@@ -178,6 +179,7 @@ class _Batch:
                     conn, mail.account_id, plan.kind, now=now, expires_at=now + timedelta(hours=plan.valid_hours)
                 )
         # The secret's hash is committed: from here on the plaintext may leave the process.
+        checkpoint("mail.after_secret")
         try:
             outgoing = compose(self.config, self.env, mail=mail._mapping, account=account._mapping, secret=secret)
         except Exception as exc:  # noqa: BLE001 - a broken template defers this mail; the batch goes on
@@ -198,7 +200,9 @@ class _Batch:
             self.backend.close()  # the session may be mid-command: start the next mail on a fresh one
             self._failed_attempt(mail, secret, f"unexpected {type(exc).__name__}: {exc}", permanent=False)
             return
+        checkpoint("mail.after_send")
         self._record_sent(mail, secret)
+        checkpoint("mail.after_record")
 
     def _send(self, outgoing: Any) -> None:
         def before_sleep(state: tenacity.RetryCallState) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from integrator.clock import utcnow
+from integrator.faults import checkpoint
 from integrator.reconcile import Quarantined, Removal
 from integrator.store.schema import account_events, accounts, outbox
 from integrator.store.staging import STAGED_FIELDS, Staging
@@ -92,10 +93,12 @@ class Applier:
         """Run `work` as one transaction; if the database rejects it, roll back and run `fallback`."""
         try:
             work()
+            checkpoint("apply.before_commit")
             self.conn.commit()
         except sa.exc.DBAPIError:
             self.conn.rollback()
             fallback()
+        checkpoint("apply.after_commit")
         self.heartbeat()
 
     def _quarantine(self, erp_id: str, exc: BaseException) -> None:
