@@ -309,11 +309,7 @@ def _resolve(base: Path, path: Path | None) -> Path | None:
 
 def _resolve_sqlite_url(base: Path, url: str) -> str:
     prefix = "sqlite:///"
-    if (
-        url.startswith(prefix)
-        and not url.startswith("sqlite:////")
-        and url[len(prefix) :] not in ("", ":memory:")
-    ):
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url[len(prefix) :] not in ("", ":memory:"):
         return prefix + str((base / url[len(prefix) :]).resolve())
     return url
 
@@ -352,9 +348,7 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     source = config.source.model_copy(update={"path": _resolve(base, config.source.path)})
     store = config.store.model_copy(update={"url": _resolve_sqlite_url(base, config.store.url)})
     file_cfg = config.mail.file.model_copy(update={"directory": _resolve(base, config.mail.file.directory)})
-    mail = config.mail.model_copy(
-        update={"file": file_cfg, "templates_dir": _resolve(base, config.mail.templates_dir)}
-    )
+    mail = config.mail.model_copy(update={"file": file_cfg, "templates_dir": _resolve(base, config.mail.templates_dir)})
     return config.model_copy(update={"source": source, "store": store, "mail": mail, "path": path})
 
 

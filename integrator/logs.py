@@ -19,9 +19,7 @@ def configure_logging(config: LoggingConfig | None = None, *, stream=None) -> No
     config = config or LoggingConfig()
     stream = stream or sys.stderr
     use_json = config.format == "json" or (config.format == "auto" and not stream.isatty())
-    renderer = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

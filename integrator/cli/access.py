@@ -33,9 +33,7 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
     if not result.in_source:
         console.print(f"{erp_id}: not in the source (a live account would be removed as not_in_source)")
     else:
-        console.print(
-            f"{erp_id}: {'eligible' if result.eligible else 'not eligible'}; login {result.login!r}"
-        )
+        console.print(f"{erp_id}: {'eligible' if result.eligible else 'not eligible'}; login {result.login!r}")
         for problem in result.problems:
             console.print(f"  unreadable: {problem}")
         verdicts = [[r.rule, "pass" if r.passed else "exclude", r.description or ""] for r in result.rules]
@@ -45,9 +43,7 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
                 f"  duplicate_email: the login is held by the live account of customer {result.login_held_by}"
             )
     if result.quarantine:
-        console.print(
-            f"quarantined since run {result.quarantine['first_run_id']}: {result.quarantine['error']}"
-        )
+        console.print(f"quarantined since run {result.quarantine['first_run_id']}: {result.quarantine['error']}")
     for account in result.identities:
         print_table(
             f"Identity {account['id']} ({account['status']}{', blocked' if account['blocked'] else ''})",
@@ -61,9 +57,7 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
 
 @main.command("report")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not stdout."
-)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not stdout.")
 @config_option
 @handle_errors
 def report_command(config: Config, fmt: str, output: Path | None) -> None:

@@ -67,9 +67,7 @@ def check_command(config: Config, sample: int, as_json: bool) -> None:
     if as_json:
         print_json({"ok": not failed, "checks": results, "records": verdicts})
     else:
-        print_table(
-            "Checks", ["check", "ok", "detail"], [[r["check"], r["ok"], r["detail"]] for r in results]
-        )
+        print_table("Checks", ["check", "ok", "detail"], [[r["check"], r["ok"], r["detail"]] for r in results])
         if verdicts:
             print_table("First records", ["erp_id", "name", "login", "verdict"],
                         [[v["erp_id"], v["name"], v["login"], v["verdict"]] for v in verdicts])  # fmt: skip

@@ -55,9 +55,7 @@ def _print_human(result: SyncResult) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @config_option
 @handle_errors
-def sync_command(
-    config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool
-) -> None:
+def sync_command(config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool) -> None:
     """Sync now: read the ERP, apply creates, updates and removals, queue (and deliver) mail."""
     result = run_sync(config, dry_run=dry_run, allow_mass_removal=allow_mass_removal, only=only)
     if as_json:
