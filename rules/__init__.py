@@ -1,0 +1,57 @@
+"""Which ERP customers may have a B2B account, and why the others may not.
+
+Rules are small callables returning a reason code or None (see `rules.base`); the engine runs them all and
+collects every reason, so a report can say everything that keeps a customer out.
+"""
+
+from __future__ import annotations
+
+from rules.active import ActiveRule
+from rules.base import KEEP, Rule, Verdict
+from rules.email import EmailRule, fast_accepts, is_valid_email
+from rules.engine import RuleEngine, RuleError, RuleResult, build_engine
+from rules.exclude import RULE_KINDS, EqualsRule, FieldRule, InRule, MatchesRule, exclude_rule, rule_kind
+from rules.reasons import (
+    DESCRIPTIONS,
+    DUPLICATE_EMAIL,
+    DUPLICATE_ERP_ID,
+    INACTIVE,
+    INVALID_EMAIL,
+    MISSING_EMAIL,
+    MISSING_TAG,
+    describe,
+    rule_code,
+)
+from rules.tag import TagRule, normalize_tag
+
+__all__ = [
+    "DESCRIPTIONS",
+    "DUPLICATE_EMAIL",
+    "DUPLICATE_ERP_ID",
+    "INACTIVE",
+    "INVALID_EMAIL",
+    "KEEP",
+    "MISSING_EMAIL",
+    "MISSING_TAG",
+    "RULE_KINDS",
+    "ActiveRule",
+    "EmailRule",
+    "EqualsRule",
+    "FieldRule",
+    "InRule",
+    "MatchesRule",
+    "Rule",
+    "RuleEngine",
+    "RuleError",
+    "RuleResult",
+    "TagRule",
+    "Verdict",
+    "build_engine",
+    "describe",
+    "exclude_rule",
+    "fast_accepts",
+    "is_valid_email",
+    "normalize_tag",
+    "rule_code",
+    "rule_kind",
+]

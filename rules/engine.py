@@ -1,0 +1,108 @@
+"""The rule engine: runs every rule on a record and collects every reason it is left out.
+
+Called once per ERP row (a million per sync), so the common path, a record that passes, allocates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from integrator.config import RulesConfig
+from integrator.errors import ConfigError, IntegratorError
+from integrator.records import Record
+from rules.active import ActiveRule
+from rules.base import KEEP, Rule, Verdict
+from rules.email import EmailRule
+from rules.exclude import exclude_rule
+from rules.reasons import describe
+from rules.tag import TagRule
+
+__all__ = ["RuleEngine", "RuleError", "RuleResult", "build_engine"]
+
+
+class RuleError(IntegratorError):
+    """A rule raised on a record: the sync quarantines that record with this message and goes on."""
+
+    def __init__(self, rule: str, erp_id: str, original: BaseException) -> None:
+        self.rule = rule
+        self.erp_id = erp_id
+        self.original = original
+        problem = f"{type(original).__name__}: {original}"
+        super().__init__(f"rule {rule!r} failed on customer {erp_id!r}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """One rule's verdict on one record, as `explain` shows it."""
+
+    rule: str
+    """The rule's name: `tag`, `active`, `email`, `rule:<name>`."""
+    passed: bool
+    reason: str | None = None
+    """The reason code when the rule excludes the record."""
+    description: str | None = None
+    """The reason in words, for people."""
+
+
+class RuleEngine:
+    """Runs rules in order; a record is kept when none of them gives a reason."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        # Verdicts with a single reason (most rejections) are shared, like KEEP, instead of built per row.
+        self._single: dict[str, Verdict] = {}
+
+    def evaluate(self, record: Record) -> Verdict:
+        """Every failing rule's reason, in rule order; `KEEP` when all pass. A raising rule → `RuleError`."""
+        reasons: list[str] | None = None
+        for rule in self.rules:
+            try:
+                reason = rule(record)
+            except Exception as exc:
+                raise RuleError(rule.name, record.erp_id, exc) from exc
+            if reason is not None:
+                if reasons is None:
+                    reasons = [reason]
+                else:
+                    reasons.append(reason)
+        if reasons is None:
+            return KEEP
+        if len(reasons) == 1:
+            verdict = self._single.get(reasons[0])
+            if verdict is None:
+                verdict = self._single[reasons[0]] = Verdict(False, (reasons[0],))
+            return verdict
+        return Verdict(False, tuple(reasons))
+
+    def explain(self, record: Record) -> list[RuleResult]:
+        """Each rule's verdict with the reason in words; a raising rule raises `RuleError` like `evaluate`."""
+        results = []
+        for rule in self.rules:
+            try:
+                reason = rule(record)
+            except Exception as exc:
+                raise RuleError(rule.name, record.erp_id, exc) from exc
+            if reason is None:
+                results.append(RuleResult(rule.name, True))
+            else:
+                describer = getattr(rule, "describe", None)
+                text = describer(reason) if callable(describer) else describe(reason)
+                results.append(RuleResult(rule.name, False, reason, text))
+        return results
+
+
+def build_engine(config: RulesConfig) -> RuleEngine:
+    """The engine a config asks for: tag, active (if required), e-mail, then the consultant rules in order."""
+    rules: list[Rule] = [TagRule(config.tag)]
+    if config.require_active:
+        rules.append(ActiveRule())
+    rules.append(EmailRule())
+    seen: set[str] = set()
+    for spec in config.exclude:
+        # Two rules of one name would report the same `rule:<name>` code for different reasons.
+        if spec.name in seen:
+            raise ConfigError("invalid rules configuration", [f"[rules.exclude] rule name {spec.name!r} is used twice"])
+        seen.add(spec.name)
+        rules.append(exclude_rule(spec))
+    return RuleEngine(rules)

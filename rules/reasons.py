@@ -1,0 +1,64 @@
+"""Reason codes: why a record was left out, as short stable codes plus a human sentence for reports.
+
+Codes are stored in run history and compared by other tools, so they never change; only the descriptions may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "DESCRIPTIONS",
+    "DUPLICATE_EMAIL",
+    "DUPLICATE_ERP_ID",
+    "INACTIVE",
+    "INVALID_EMAIL",
+    "MISSING_EMAIL",
+    "MISSING_TAG",
+    "RULE_PREFIX",
+    "describe",
+    "rule_code",
+]
+
+MISSING_TAG = "missing_tag"
+INACTIVE = "inactive"
+MISSING_EMAIL = "missing_email"
+INVALID_EMAIL = "invalid_email"
+DUPLICATE_EMAIL = "duplicate_email"
+"""Decided by the sync (two eligible customers share a login), not by a rule; described here for reports."""
+DUPLICATE_ERP_ID = "duplicate_erp_id"
+"""Decided by the sync (the source returned an erp_id twice)."""
+RULE_PREFIX = "rule:"
+"""Consultant rules report `rule:<name>`; their description is the rule's stated reason."""
+
+DESCRIPTIONS: dict[str, str] = {
+    MISSING_TAG: "does not carry the tag {tag}",
+    INACTIVE: "is marked inactive in the ERP",
+    MISSING_EMAIL: "has no e-mail address",
+    INVALID_EMAIL: "has an e-mail address that is not valid",
+    DUPLICATE_EMAIL: "shares its e-mail address with a customer that keeps the login",
+    DUPLICATE_ERP_ID: "appears more than once in the source with the same erp_id",
+}
+"""One line per built-in reason code; `{tag}` is filled in with the configured tag."""
+
+
+def rule_code(name: str) -> str:
+    """The reason code of the consultant rule called `name`."""
+    return RULE_PREFIX + name
+
+
+def describe(code: str, tag: str = "b2b", stated: Mapping[str, str] | None = None) -> str:
+    """A human sentence for a reason code.
+
+    `stated` maps consultant rule names to their stated reasons, e.g.
+    `{r.name: r.reason for r in config.exclude}`.
+    An unknown code is returned as it is, so a report never fails on a code from a newer version.
+    """
+    template = DESCRIPTIONS.get(code)
+    if template is not None:
+        return template.format(tag=tag)
+    if code.startswith(RULE_PREFIX):
+        name = code[len(RULE_PREFIX) :]
+        reason = (stated or {}).get(name, "")
+        return reason or f"excluded by the rule {name}"
+    return code
