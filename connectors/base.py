@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from integrator.records import Record
 
-__all__ = ["Connector"]
+__all__ = ["Connector", "SkipUnchanged"]
+
+SkipUnchanged = Callable[[str, str], bool]
+"""`skip(erp_id, digest)`: True when the row is known unchanged, so it needs no conversion or judging."""
 
 
 class Connector(Protocol):
@@ -18,8 +21,16 @@ class Connector(Protocol):
     set, so it is quarantined and loses nothing.
     """
 
-    def records(self, only: str | None = None) -> Iterator[Record]:
-        """Every record of the source, or just the one whose erp_id is `only`."""
+    def records(
+        self, only: str | None = None, *, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
+    ) -> Iterator[Record]:
+        """Every record of the source, or just the one whose erp_id is `only`.
+
+        With `digest_key`, a connector may give each record the digest of its raw row (keyed, so a change in
+        how rows are read changes every digest) and ask `skip(erp_id, digest)` before converting a row: a row
+        the caller already holds unchanged is then neither converted nor yielded. Connectors that cannot
+        digest a row (one record from several rows) just leave `digest` empty.
+        """
         ...
 
     def describe(self) -> str:

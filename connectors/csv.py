@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.values import check_column_mapping, make_row_reader
+from connectors.base import SkipUnchanged
+from connectors.values import RowDigester, check_column_mapping, make_row_reader
 from integrator.config import SourceConfig
 from integrator.errors import ConfigError, SourceError
 from integrator.records import Record
@@ -51,11 +52,14 @@ class CsvConnector:
         delimiter, encoding = self._source.delimiter, self._source.encoding
         return f"csv {self._path} (delimiter {delimiter!r}, encoding {encoding}, {layout})"
 
-    def records(self, only: str | None = None) -> Iterator[Record]:
-        """Every record in the file, streamed; with `only`, just that erp_id's."""
+    def records(
+        self, only: str | None = None, *, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
+    ) -> Iterator[Record]:
+        """Every record in the file, streamed; with `only`, just that erp_id's (`digest_key`, `skip`: see
+        `connectors.base.Connector.records`)."""
         with self._open() as handle:
             try:
-                yield from self._read(handle, only)
+                yield from self._read(handle, only, digest_key, skip)
             except UnicodeDecodeError as exc:
                 raise self._decode_error(exc) from None
 
@@ -67,7 +71,9 @@ class CsvConnector:
         except OSError as exc:
             raise SourceError(f"cannot open the CSV file {self._path}: {exc.strerror}") from None
 
-    def _read(self, handle: IO[str], only: str | None) -> Iterator[Record]:
+    def _read(
+        self, handle: IO[str], only: str | None, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
+    ) -> Iterator[Record]:
         lines = csv.reader(handle, delimiter=self._source.delimiter)
         header = self._header(lines)
         reader = make_row_reader(
@@ -83,8 +89,18 @@ class CsvConnector:
             yield from reader.grouped(rows, lambda _: at.origin, "sort the file by erp_id", lambda _: at.flaw)
             return
         convert = reader.convert
+        if digest_key is None:
+            for row in rows:
+                record = convert(row, at.origin)
+                yield record if at.flaw is None else record._replace(problems=(*record.problems, at.flaw))
+            return
+        digester = RowDigester(reader.erp_id_position, digest_key, [str] * len(header))
+        digest_of, erp_id_of = digester.digest, digester.erp_id_of
         for row in rows:
-            record = convert(row, at.origin)
+            digest = digest_of(row)
+            if at.flaw is None and skip is not None and skip(erp_id_of(row), digest):
+                continue
+            record = convert(row, at.origin, digest)
             yield record if at.flaw is None else record._replace(problems=(*record.problems, at.flaw))
 
     def _header(self, lines: Any) -> list[str]:

@@ -24,7 +24,8 @@ import pyodbc
 import structlog
 import tenacity
 
-from connectors.values import RowReader, check_column_mapping, make_row_reader
+from connectors.base import SkipUnchanged
+from connectors.values import RowDigester, RowReader, check_column_mapping, make_row_reader
 from integrator.config import SourceConfig
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 from integrator.records import Record
@@ -143,8 +144,14 @@ class OdbcConnector:
         layout = "one row per tag" if self._source.tags_layout == "rows" else "tags in one column"
         return f"odbc {self._redact(self._connection_string)}: {what} ({layout})"
 
-    def records(self, only: str | None = None) -> Iterator[Record]:
-        """Every customer record, streamed; with `only`, just that erp_id's."""
+    def records(
+        self, only: str | None = None, *, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
+    ) -> Iterator[Record]:
+        """Every customer record, streamed; with `only`, just that erp_id's.
+
+        With `digest_key`, each record carries its raw row's digest, and a row for which `skip(erp_id, digest)`
+        answers True is not converted or yielded at all (the sync's unchanged-row fast path).
+        """
         connection = self._connect()
         try:
             cursor = connection.cursor()
@@ -156,10 +163,22 @@ class OdbcConnector:
                 )
                 return
             convert, number = reader.convert, 0
+            if digest_key is None:
+                for batch in batches:
+                    for row in batch:
+                        number += 1
+                        yield convert(row, f"row {number}")
+                return
+            types = [column[1] for column in cursor.description or ()]
+            digester = RowDigester(reader.erp_id_position, digest_key, types)
+            digest_of, erp_id_of = digester.digest, digester.erp_id_of
             for batch in batches:
                 for row in batch:
                     number += 1
-                    yield convert(row, f"row {number}")
+                    digest = digest_of(row)
+                    if skip is not None and skip(erp_id_of(row), digest):
+                        continue
+                    yield convert(row, f"row {number}", digest)
         except pyodbc.Error as exc:  # a call not wrapped more precisely below (cursor(), getinfo())
             raise SourceError(f"ODBC error on {self.describe()}: {self._redact(_state_and_message(exc)[1])}") from None
         finally:

@@ -12,8 +12,11 @@ A value that cannot be interpreted never raises: the record keeps that field's d
 
 from __future__ import annotations
 
+import marshal
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from hashlib import blake2b
 from operator import itemgetter
 from typing import Any
 
@@ -21,6 +24,7 @@ from integrator.errors import ConfigError, SourceError
 from integrator.records import RECORD_COLUMNS, REQUIRED_COLUMNS, Record
 
 __all__ = [
+    "RowDigester",
     "RowConverter",
     "RowReader",
     "check_column_mapping",
@@ -29,14 +33,14 @@ __all__ = [
     "resolve_columns",
 ]
 
-RowConverter = Callable[[Sequence[Any], str], Record]
-"""`convert(row, origin)`: one raw row (values in the source's column order) to a `Record`."""
+RowConverter = Callable[..., Record]
+"""`convert(row, origin, digest="")`: one raw row (values in the source's column order) to a `Record`."""
 
 _FIELDS = (
     "erp_id", "name", "email", "tags", "symbol", "tax_id", "phone", "price_level", "discount", "sales_rep",
-    "sales_rep_email", "active", "locale", "problems", "origin",
+    "sales_rep_email", "active", "locale", "problems", "origin", "digest",
 )  # fmt: skip
-if Record._fields != _FIELDS or _FIELDS[:-2] != RECORD_COLUMNS:
+if Record._fields != _FIELDS or _FIELDS[:-3] != RECORD_COLUMNS:
     # The converter unpacks and builds records positionally (tuple.__new__, for speed): fail loudly at import
     # rather than shift values into the wrong fields if someone reorders `Record`.
     raise RuntimeError(f"Record fields changed to {Record._fields}; update connectors/values.py")
@@ -188,6 +192,51 @@ class RowReader:
             yield _merged(current, tags, problems)
 
 
+class RowDigester:
+    """Digests of raw rows, for the sync's unchanged-row fast path (column layout only).
+
+    `key` says how the rows are read (config, code version): a change there changes every digest, so no row
+    is skipped on the strength of an old reading. Rows are serialised with `marshal` (C speed, stable for
+    str/int/float/bytes/None) when the source's column types allow, else with `pickle` (Decimal, dates); the
+    choice depends on the columns only, so a row's digest is the same in every run.
+    """
+
+    __slots__ = ("_erp_at", "_key", "_serialise")
+
+    def __init__(self, erp_id_position: int, key: bytes, column_types: Sequence[Any] | None = None) -> None:
+        self._erp_at = erp_id_position
+        self._key = key[:64]
+        simple = column_types is not None and all(kind in _MARSHALLABLE for kind in column_types)
+        self._serialise: Callable[[Any], bytes] = _marshalled if simple else _pickled
+
+    def erp_id_of(self, row: Sequence[Any]) -> str:
+        """The erp_id exactly as `convert` would give it ("" when missing)."""
+        value = row[self._erp_at]
+        if value.__class__ is int:
+            return str(value)
+        if value.__class__ is str:
+            return value.strip()
+        return _text_of(value) or ""
+
+    def digest(self, row: Sequence[Any]) -> str:
+        """16 hex digits identifying the row's values under this reading."""
+        return blake2b(self._serialise(tuple(row)), digest_size=8, key=self._key).hexdigest()
+
+
+_MARSHALLABLE = frozenset({str, int, float, bool, bytes, bytearray})
+
+
+def _marshalled(values: Any) -> bytes:
+    try:
+        return marshal.dumps(values)
+    except ValueError:  # a driver returned a type its column description did not announce
+        return _pickled(values)
+
+
+def _pickled(values: Any) -> bytes:
+    return pickle.dumps(values, protocol=5)
+
+
 def _merged(record: Record, tags: list[frozenset[str]], problems: list[str]) -> Record:
     if not tags and not problems:
         return record
@@ -228,7 +277,7 @@ def _row_converter(
     new, record_class = _new_record, Record
 
     # Deliberately unrolled, one line per column: this runs once per ERP row, a million times per sync.
-    def convert(row: Sequence[Any], origin: str) -> Record:
+    def convert(row: Sequence[Any], origin: str, digest: str = "") -> Record:
         (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, sales_rep_email,
          active, locale) = pick(row if complete else (*row, None))  # fmt: skip
         problems: tuple[str, ...] = ()
@@ -272,7 +321,7 @@ def _row_converter(
         return new(
             record_class,
             (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep,
-             sales_rep_email, active, locale, problems, origin),
+             sales_rep_email, active, locale, problems, origin, digest),
         )  # fmt: skip
 
     return convert

@@ -77,6 +77,9 @@ class Record(NamedTuple):
     locale: str | None = None
     problems: tuple[str, ...] = ()
     origin: str = ""
+    digest: str = ""
+    """A digest of the raw source row (and of the config that reads it), when the connector computes one: a
+    later sync skips an unchanged row without converting or judging it again."""
 
 
 def normalize_login(email: str | None) -> str:

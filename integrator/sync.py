@@ -6,6 +6,8 @@ so a broken source never removes an account.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -56,6 +58,10 @@ class SyncResult:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    skipped: int = 0
+    """Of `unchanged`: rows recognised by their raw digest, neither converted nor judged again."""
+    refreshed: int = 0
+    """Of `unchanged`: accounts whose stored raw digest was renewed (row or config changed, fields did not)."""
     rejected: int = 0
     quarantined: int = 0
     mails_queued: int = 0
@@ -114,6 +120,8 @@ def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResu
         updated=applied.updated if applied else plan.updates,
         removed=applied.removed if applied else (len(plan.removals) if status == "dry_run" else 0),
         unchanged=plan.unchanged,
+        skipped=plan.skipped,
+        refreshed=plan.refreshed,
         rejected=plan.rejected,
         quarantined=len(quarantined),
         mails_queued=applied.mails_queued if applied else 0,
@@ -187,6 +195,20 @@ def run_sync(
     return result
 
 
+DIGEST_VERSION = 1
+"""Bump when record conversion or rule semantics change, so no row is skipped on an outdated reading."""
+
+
+def reading_key(config: Config) -> bytes:
+    """Key of the raw-row digests: everything that decides what a raw row means and whether it is eligible."""
+    source = config.source.model_dump(
+        mode="json", include={"kind", "query", "preset", "preset_options", "tags_layout", "tag_separator",
+                              "columns", "delimiter", "encoding"},
+    )  # fmt: skip
+    reading = {"version": DIGEST_VERSION, "source": source, "rules": config.rules.model_dump(mode="json")}
+    return hashlib.blake2b(json.dumps(reading, sort_keys=True).encode(), digest_size=32).digest()
+
+
 def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only) -> SyncResult:  # type: ignore[no-untyped-def]
     log.info("sync_started", source=connector.describe(), dry_run=dry_run, only=only)
     started = time.perf_counter()
@@ -198,7 +220,8 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         conn.commit()
         reconciler = Reconciler(ledger, rules, staging.stage, scope=only)
         plan = reconciler.plan
-        for count, record in enumerate(connector.records(only=only), 1):
+        records = connector.records(only=only, digest_key=reading_key(config), skip=reconciler.skip_unchanged)
+        for count, record in enumerate(records, 1):
             reconciler.feed(record)
             if count % _RENEW_EVERY == 0:
                 checkpoint("sync.read")
@@ -251,6 +274,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         checkpoint("sync.before_apply")
         applier.remove(plan.removals)
         applier.update()
+        applier.refresh()
         applier.create()
         record_rejections(conn, run_id, plan.rejections)
         applied = applier.result

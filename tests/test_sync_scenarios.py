@@ -362,3 +362,29 @@ def test_empty_source_is_refused_while_accounts_are_live(world: World) -> None:
     result = world.sync()
     assert result.status == "refused" and "no records" in (result.message or "")
     assert len(world.live()) == 1
+
+
+def test_unchanged_rows_are_skipped_by_digest_on_the_next_run(world: World) -> None:
+    """A rerun recognises unchanged rows by their raw digest; a cosmetic change refreshes only the digest."""
+    world.erp.add(1, tags="b2b, vip")
+    world.erp.add(2)
+    world.sync()
+    assert world.sync().skipped == 2
+    world.erp.set(1, tags="vip,B2B")  # same tags, other spelling: same account, new raw row
+    before = world.accounts_of(1)[0]
+    result = world.sync()
+    assert (result.unchanged, result.skipped, result.refreshed, result.updated) == (2, 1, 1, 0)
+    after = world.accounts_of(1)[0]
+    assert after["source_digest"] != before["source_digest"] and after["updated_at"] == before["updated_at"]
+    assert world.sync().skipped == 2
+
+
+def test_a_new_rule_applies_to_rows_that_did_not_change(world: World) -> None:
+    """Changing the rules changes the digest key, so unchanged rows are judged again under the new rule."""
+    world.erp.add(1, price_level="Detaliczna")
+    world.erp.add(2, price_level="Hurtowa")
+    world.sync()
+    world.reconfigure(rules={"exclude": [{"name": "retail", "field": "price_level", "equals": "detaliczna"}]})
+    result = world.sync()
+    assert (result.skipped, result.removed, result.unchanged) == (0, 1, 1)
+    assert world.accounts_of(1)[0]["removed_reason"] == "rule:retail"

@@ -211,7 +211,7 @@ class Applier:
             self.conn.execute(
                 accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
             )
-        values = {f: sa.bindparam("b_" + f) for f in ("login", "fingerprint", *STAGED_FIELDS)}
+        values = {f: sa.bindparam("b_" + f) for f in ("login", "fingerprint", "source_digest", *STAGED_FIELDS)}
         self.conn.execute(
             accounts.update()
             .where(accounts.c.id == sa.bindparam("b_id"))
@@ -219,7 +219,7 @@ class Applier:
             [
                 {
                     "b_id": r["account_id"],
-                    **{"b_" + f: r[f] for f in ("login", "fingerprint", *STAGED_FIELDS)},
+                    **{"b_" + f: r[f] for f in ("login", "fingerprint", "source_digest", *STAGED_FIELDS)},
                 }
                 for r in batch
             ],
@@ -260,6 +260,23 @@ class Applier:
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
                 self._quarantine(row["erp_id"], exc)
+
+    # -- digest refreshes ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Store the new raw-row digest of accounts whose synced fields did not change (no event: no change)."""
+        st = self.staging.table
+        rows = self.conn.execute(
+            sa.select(st.c.account_id, st.c.source_digest).where(st.c.action == "refresh").order_by(st.c.seq)
+        ).all()
+        self.conn.commit()
+        statement = (
+            accounts.update()
+            .where(accounts.c.id == sa.bindparam("b_id"))
+            .values(source_digest=sa.bindparam("b_digest"))
+        )
+        for batch in self._batched(rows):
+            params = [{"b_id": account_id, "b_digest": digest} for account_id, digest in batch]
+            self._transaction(lambda p=params: self.conn.execute(statement, p), lambda: None)
 
     # -- creates ---------------------------------------------------------------------------------------
     def mark_readds(self) -> int:
@@ -302,12 +319,12 @@ class Applier:
             accounts.insert().from_select(
                 [
                     "id", "erp_id", "login", "live_login", "live_erp_id", "status", "blocked",
-                    "must_change_password", "fingerprint", *STAGED_FIELDS,
+                    "must_change_password", "fingerprint", "source_digest", *STAGED_FIELDS,
                     "created_at", "updated_at", "created_run_id",
                 ],
                 sa.select(
                     st.c.account_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
-                    literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
+                    literal("pending_activation"), literal(False), literal(False), st.c.fingerprint, st.c.source_digest,
                     *(st.c[f] for f in STAGED_FIELDS),
                     literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
                 ).where(where),
@@ -401,6 +418,7 @@ class Applier:
                     live_login=r["login"],
                     live_erp_id=r["erp_id"],
                     fingerprint=r["fingerprint"],
+                    source_digest=r["source_digest"],
                     removed_at=None,
                     removed_reason=None,
                     updated_at=now,

@@ -19,13 +19,13 @@ def load_live_ledger(conn: sa.Connection) -> dict[str, LiveAccount]:
     """erp_id -> live account, streamed in one query (no ORM objects: a million of these must be cheap)."""
     ledger: dict[str, LiveAccount] = {}
     result = conn.execute(
-        sa.select(accounts.c.erp_id, accounts.c.id, accounts.c.login, accounts.c.fingerprint).where(
-            accounts.c.status != "removed"
-        ),
+        sa.select(
+            accounts.c.erp_id, accounts.c.id, accounts.c.login, accounts.c.fingerprint, accounts.c.source_digest
+        ).where(accounts.c.status != "removed"),
         execution_options={"yield_per": 20000},
     )
-    for erp_id, account_id, login, digest in result:
-        ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest)
+    for erp_id, account_id, login, digest, source_digest in result:
+        ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest, source_digest)
     return ledger
 
 

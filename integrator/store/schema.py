@@ -66,6 +66,7 @@ accounts = Table(
     Column("sales_rep_email", String(320)),
     Column("locale", String(16)),
     Column("fingerprint", String(16), nullable=False, comment="digest of the synced fields"),
+    Column("source_digest", String(16), comment="digest of the raw ERP row last applied (unchanged-row fast path)"),
     Column("password_hash", Text, comment="argon2id hash of the password the customer chose"),
     Column("must_change_password", Boolean, nullable=False, default=False),
     Column("created_at", Timestamp, nullable=False),

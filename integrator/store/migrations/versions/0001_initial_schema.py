@@ -83,6 +83,12 @@ def upgrade() -> None:
         sa.Column("locale", sa.String(length=16), nullable=True),
         sa.Column("fingerprint", sa.String(length=16), nullable=False, comment="digest of the synced fields"),
         sa.Column(
+            "source_digest",
+            sa.String(length=16),
+            nullable=True,
+            comment="digest of the raw ERP row last applied (unchanged-row fast path)",
+        ),
+        sa.Column(
             "password_hash",
             sa.Text(),
             nullable=True,
