@@ -44,7 +44,6 @@ class LiveAccount:
     id: str
     login: str
     fingerprint: str
-    source_digest: str | None = None
     seen: bool = False
     won: bool = False
 
@@ -87,9 +86,6 @@ class Plan:
     unchanged: int = 0
     skipped: int = 0
     """Unchanged records recognised by their raw-row digest alone (a subset of `unchanged`)."""
-    refreshed: int = 0
-    """Unchanged accounts whose stored raw-row digest is stale (the row or its reading changed, the synced
-    fields did not): only the digest is rewritten, so later runs can skip them again."""
     rejected: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
@@ -109,7 +105,7 @@ def erp_sort_key(erp_id: str) -> tuple[int, int, str]:
 
 
 StageFn = Callable[[str, str, str | None, str, str, Record], None]
-"""stage(action, erp_id, account_id, login, fingerprint, record); action: `create`, `update` or `refresh`."""
+"""stage(action, erp_id, account_id, login, fingerprint, record); action: `create` or `update`."""
 
 
 class Reconciler:
@@ -146,13 +142,18 @@ class Reconciler:
         loses as it would on the slow path.
         """
         account = self._ledger.get(erp_id)
-        if account is None or account.source_digest != digest or account.seen:
+        if account is None or account.fingerprint != digest or account.seen:
             return False
         account.seen = True
-        self.plan.records += 1
-        self.plan.unchanged += 1
-        self.plan.skipped += 1
-        self._contest(account.login, erp_id)
+        plan = self.plan
+        plan.records += 1
+        plan.unchanged += 1
+        plan.skipped += 1
+        if account.login in self._winners:  # a newcomer asked first; the owner takes the login from it
+            self._contest(account.login, erp_id)
+        else:
+            self._winners[account.login] = erp_id
+            account.won = True
         return True
 
     def feed(self, record: Record) -> None:
@@ -180,17 +181,14 @@ class Reconciler:
         login = normalize_login(record.email)
         if not self._contest(login, erp_id):
             return
-        digest = fingerprint(record, login)
+        # The raw row's digest when the connector gives one; else a digest of the synced fields.
+        digest = record.digest or fingerprint(record, login)
         if account is None:
             self._staged_new.add(erp_id)
-            self._staged_logins[erp_id] = login
             plan.creates += 1
             self._stage("create", erp_id, None, login, digest, record)
         elif account.fingerprint == digest:
             plan.unchanged += 1
-            if record.digest and record.digest != account.source_digest:
-                plan.refreshed += 1
-                self._stage("refresh", erp_id, account.id, login, digest, record)
         else:
             if login != account.login:
                 self._staged_logins[erp_id] = login

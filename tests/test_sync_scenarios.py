@@ -375,7 +375,7 @@ def test_unchanged_rows_are_skipped_by_digest_on_the_next_run(world: World) -> N
     result = world.sync()
     assert (result.unchanged, result.skipped, result.refreshed, result.updated) == (2, 1, 1, 0)
     after = world.accounts_of(1)[0]
-    assert after["source_digest"] != before["source_digest"] and after["updated_at"] == before["updated_at"]
+    assert after["fingerprint"] != before["fingerprint"] and after["updated_at"] == before["updated_at"]
     assert world.sync().skipped == 2
 
 

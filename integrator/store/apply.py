@@ -35,6 +35,8 @@ class ApplyResult:
     created: int = 0
     readded: int = 0
     updated: int = 0
+    refreshed: int = 0
+    """Rows whose digest changed but whose synced fields did not: only the digest was written."""
     removed: int = 0
     mails_queued: int = 0
     failed: list[Quarantined] = field(default_factory=list)
@@ -72,7 +74,7 @@ class Applier:
         run_id: int,
         readd: str = "new_identity",
         removal_notice: bool = False,
-        batch_size: int = 5000,
+        batch_size: int = 50000,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self.conn = connection
@@ -175,18 +177,33 @@ class Applier:
 
     # -- updates ---------------------------------------------------------------------------------------
     def update(self) -> None:
-        """Apply staged updates; login changes first, all in one transaction, so two customers may swap."""
+        """Apply staged updates, batch by batch; login changes first, together, so two customers may swap."""
         st = self.staging.table
-        rows = self.conn.execute(sa.select(st).where(st.c.action == "update").order_by(st.c.seq)).mappings().all()
-        if not rows:
-            return
-        old = self._current(r["account_id"] for r in rows)
-        movers = [r for r in rows if old[r["account_id"]]["login"] != r["login"]]
-        others = [r for r in rows if old[r["account_id"]]["login"] == r["login"]]
+        movers = (
+            self.conn.execute(
+                sa.select(st)
+                .join(accounts, accounts.c.id == st.c.account_id)
+                .where(st.c.action == "update", st.c.login != accounts.c.login)
+                .order_by(st.c.seq)
+            )
+            .mappings()
+            .all()
+        )
+        self.conn.commit()
         if movers:
+            old = self._current(r["account_id"] for r in movers)
             self._transaction(lambda: self._update_batch(movers, old), lambda: self._update_each(movers, old))
-        for batch in self._batched(others):
-            self._transaction(lambda b=batch: self._update_batch(b, old), lambda b=batch: self._update_each(b, old))
+        moved = {r["seq"] for r in movers}
+        top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
+        for low in range(0, top, self.batch_size):
+            query = sa.select(st).where(st.c.action == "update", st.c.seq > low, st.c.seq <= low + self.batch_size)
+            batch = [r for r in self.conn.execute(query).mappings().all() if r["seq"] not in moved]
+            self.conn.commit()
+            if batch:
+                old = self._current(r["account_id"] for r in batch)
+                self._transaction(
+                    lambda b=batch, o=old: self._update_batch(b, o), lambda b=batch, o=old: self._update_each(b, o)
+                )
 
     def _current(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -206,25 +223,8 @@ class Applier:
 
     def _update_batch(self, batch: Sequence[Any], old: dict[str, dict[str, Any]]) -> None:
         now = utcnow()
-        moving = [r["account_id"] for r in batch if old[r["account_id"]]["login"] != r["login"]]
-        for start in range(0, len(moving), 500):
-            self.conn.execute(
-                accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
-            )
-        values = {f: sa.bindparam("b_" + f) for f in ("login", "fingerprint", "source_digest", *STAGED_FIELDS)}
-        self.conn.execute(
-            accounts.update()
-            .where(accounts.c.id == sa.bindparam("b_id"))
-            .values(live_login=sa.bindparam("b_login"), updated_at=now, **values),
-            [
-                {
-                    "b_id": r["account_id"],
-                    **{"b_" + f: r[f] for f in ("login", "fingerprint", "source_digest", *STAGED_FIELDS)},
-                }
-                for r in batch
-            ],
-        )
-        events, mails = [], []
+        changed: list[tuple[Any, dict[str, list[Any]]]] = []
+        unchanged: list[Any] = []
         for r in batch:
             before = old[r["account_id"]]
             changes = {
@@ -232,6 +232,29 @@ class Applier:
                 for f in ("login", *STAGED_FIELDS)
                 if not _same(before[f], r[f])
             }
+            (changed.append((r, changes)) if changes else unchanged.append(r))
+        if unchanged:  # the row was re-read differently, the account did not change: renew the digest only
+            self.conn.execute(
+                accounts.update().where(accounts.c.id == sa.bindparam("b_id")).values(fingerprint=sa.bindparam("b_fp")),
+                [{"b_id": r["account_id"], "b_fp": r["fingerprint"]} for r in unchanged],
+            )
+            self.result.refreshed += len(unchanged)
+        if not changed:
+            return
+        moving = [r["account_id"] for r, changes in changed if "login" in changes]
+        for start in range(0, len(moving), 500):
+            self.conn.execute(
+                accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
+            )
+        fields = ("login", "fingerprint", *STAGED_FIELDS)
+        self.conn.execute(
+            accounts.update()
+            .where(accounts.c.id == sa.bindparam("b_id"))
+            .values(live_login=sa.bindparam("b_login"), updated_at=now, **{f: sa.bindparam("b_" + f) for f in fields}),
+            [{"b_id": r["account_id"], **{"b_" + f: r[f] for f in fields}} for r, _ in changed],
+        )
+        events, mails = [], []
+        for r, changes in changed:
             events.append(
                 {
                     "account_id": r["account_id"],
@@ -245,12 +268,13 @@ class Applier:
             )
             if "login" in changes:
                 # Pending accounts never got in: send the activation anew to the new address.
+                before = old[r["account_id"]]
                 kind = "activation" if before["status"] == "pending_activation" else "login_changed"
                 mails.append(self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"]))
         self.conn.execute(account_events.insert(), events)
         if mails:
             self.conn.execute(outbox.insert(), mails)
-        self.result.updated += len(batch)
+        self.result.updated += len(events)
         self.result.mails_queued += len(mails)
 
     def _update_each(self, batch: Sequence[Any], old: dict[str, dict[str, Any]]) -> None:
@@ -260,23 +284,6 @@ class Applier:
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
                 self._quarantine(row["erp_id"], exc)
-
-    # -- digest refreshes ------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Store the new raw-row digest of accounts whose synced fields did not change (no event: no change)."""
-        st = self.staging.table
-        rows = self.conn.execute(
-            sa.select(st.c.account_id, st.c.source_digest).where(st.c.action == "refresh").order_by(st.c.seq)
-        ).all()
-        self.conn.commit()
-        statement = (
-            accounts.update()
-            .where(accounts.c.id == sa.bindparam("b_id"))
-            .values(source_digest=sa.bindparam("b_digest"))
-        )
-        for batch in self._batched(rows):
-            params = [{"b_id": account_id, "b_digest": digest} for account_id, digest in batch]
-            self._transaction(lambda p=params: self.conn.execute(statement, p), lambda: None)
 
     # -- creates ---------------------------------------------------------------------------------------
     def mark_readds(self) -> int:
@@ -319,12 +326,12 @@ class Applier:
             accounts.insert().from_select(
                 [
                     "id", "erp_id", "login", "live_login", "live_erp_id", "status", "blocked",
-                    "must_change_password", "fingerprint", "source_digest", *STAGED_FIELDS,
+                    "must_change_password", "fingerprint", *STAGED_FIELDS,
                     "created_at", "updated_at", "created_run_id",
                 ],
                 sa.select(
                     st.c.account_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
-                    literal("pending_activation"), literal(False), literal(False), st.c.fingerprint, st.c.source_digest,
+                    literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
                     *(st.c[f] for f in STAGED_FIELDS),
                     literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
                 ).where(where),
@@ -418,7 +425,6 @@ class Applier:
                     live_login=r["login"],
                     live_erp_id=r["erp_id"],
                     fingerprint=r["fingerprint"],
-                    source_digest=r["source_digest"],
                     removed_at=None,
                     removed_reason=None,
                     updated_at=now,

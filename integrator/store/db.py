@@ -32,8 +32,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB: index pages of a million accounts stay cached
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: the index pages a large sync touches stay cached
     cursor.close()
 
 

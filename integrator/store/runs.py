@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from integrator.clock import utcnow
 from integrator.reconcile import LiveAccount, Quarantined, Rejection
-from integrator.store.schema import accounts, quarantine, run_actions, runs
+from integrator.store.schema import quarantine, run_actions, runs
 
 __all__ = ["finish_run", "load_live_ledger", "record_quarantine", "record_rejections", "start_run"]
 
@@ -18,14 +18,14 @@ __all__ = ["finish_run", "load_live_ledger", "record_quarantine", "record_reject
 def load_live_ledger(conn: sa.Connection) -> dict[str, LiveAccount]:
     """erp_id -> live account, streamed in one query (no ORM objects: a million of these must be cheap)."""
     ledger: dict[str, LiveAccount] = {}
-    result = conn.execute(
-        sa.select(
-            accounts.c.erp_id, accounts.c.id, accounts.c.login, accounts.c.fingerprint, accounts.c.source_digest
-        ).where(accounts.c.status != "removed"),
-        execution_options={"yield_per": 20000},
-    )
-    for erp_id, account_id, login, digest, source_digest in result:
-        ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest, source_digest)
+    # The raw DBAPI cursor: a million SQLAlchemy rows would cost more than the query.
+    cursor = conn.exec_driver_sql(
+        "SELECT erp_id, id, login, fingerprint FROM accounts WHERE status <> 'removed'"
+    ).cursor
+    while rows := cursor.fetchmany(20000):
+        for erp_id, account_id, login, digest in rows:
+            ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest)
+    cursor.close()
     return ledger
 
 

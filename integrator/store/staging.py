@@ -28,7 +28,7 @@ STAGED_FIELDS: tuple[str, ...] = (
 )
 """Record fields copied into the account (besides login and fingerprint)."""
 
-_COLUMNS = ("seq", "action", "erp_id", "account_id", "login", "fingerprint", "source_digest", *STAGED_FIELDS)
+_COLUMNS = ("seq", "action", "erp_id", "account_id", "login", "fingerprint", *STAGED_FIELDS)
 
 
 def _staging_table(metadata: sa.MetaData) -> sa.Table:
@@ -41,7 +41,6 @@ def _staging_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("account_id", sa.String(36), nullable=False),
         sa.Column("login", sa.String(320), nullable=False),
         sa.Column("fingerprint", sa.String(16), nullable=False),
-        sa.Column("source_digest", sa.String(16)),
         sa.Column("name", sa.Text),
         sa.Column("symbol", sa.String(128)),
         sa.Column("tax_id", sa.String(64)),
@@ -81,7 +80,6 @@ class Staging:
                 account_id or self._new_id(),
                 login,
                 digest,
-                record.digest or None,
                 record.name,
                 record.symbol,
                 record.tax_id,

@@ -81,12 +81,11 @@ def upgrade() -> None:
         sa.Column("sales_rep", sa.String(length=256), nullable=True),
         sa.Column("sales_rep_email", sa.String(length=320), nullable=True),
         sa.Column("locale", sa.String(length=16), nullable=True),
-        sa.Column("fingerprint", sa.String(length=16), nullable=False, comment="digest of the synced fields"),
         sa.Column(
-            "source_digest",
+            "fingerprint",
             sa.String(length=16),
-            nullable=True,
-            comment="digest of the raw ERP row last applied (unchanged-row fast path)",
+            nullable=False,
+            comment="digest of the ERP row last applied (of its synced fields, for multi-row sources)",
         ),
         sa.Column(
             "password_hash",
