@@ -9,8 +9,9 @@ from integrator.records import Record
 
 __all__ = ["Connector", "SkipUnchanged"]
 
-SkipUnchanged = Callable[[str, str], bool]
-"""`skip(erp_id, digest)`: True when the row is known unchanged, so it needs no conversion or judging."""
+SkipUnchanged = Callable[[str, str, frozenset[str]], bool]
+"""`skip(erp_id, digest, tags)`: True when the row needs no conversion or judging (known unchanged, or
+untagged with nothing to remove); `tags` are normalised like `Record.tags`."""
 
 
 class Connector(Protocol):
@@ -27,8 +28,8 @@ class Connector(Protocol):
         """Every record of the source, or just the one whose erp_id is `only`.
 
         With `digest_key`, a connector may give each record the digest of its raw row (keyed, so a change in
-        how rows are read changes every digest) and ask `skip(erp_id, digest)` before converting a row: a row
-        the caller already holds unchanged is then neither converted nor yielded. Connectors that cannot
+        how rows are read changes every digest) and ask `skip(erp_id, digest, tags)` before converting a row:
+        a row the caller needs no record for is then neither converted nor yielded. Connectors that cannot
         digest a row (one record from several rows) just leave `digest` empty.
         """
         ...

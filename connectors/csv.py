@@ -96,9 +96,10 @@ class CsvConnector:
             return
         digester = RowDigester(reader.erp_id_position, digest_key, [str] * len(header))
         digest_of, erp_id_of = digester.digest, digester.erp_id_of
+        tags_of, tags_at = reader.tags_of, reader.tags_position
         for row in rows:
             digest = digest_of(row)
-            if at.flaw is None and skip is not None and skip(erp_id_of(row), digest):
+            if at.flaw is None and skip is not None and skip(erp_id_of(row), digest, tags_of(row[tags_at])):
                 continue
             record = convert(row, at.origin, digest)
             yield record if at.flaw is None else record._replace(problems=(*record.problems, at.flaw))

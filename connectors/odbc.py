@@ -172,11 +172,12 @@ class OdbcConnector:
             types = [column[1] for column in cursor.description or ()]
             digester = RowDigester(reader.erp_id_position, digest_key, types)
             digest_of, erp_id_of = digester.digest, digester.erp_id_of
+            tags_of, tags_at = reader.tags_of, reader.tags_position
             for batch in batches:
                 for row in batch:
                     number += 1
                     digest = digest_of(row)
-                    if skip is not None and skip(erp_id_of(row), digest):
+                    if skip is not None and skip(erp_id_of(row), digest, tags_of(row[tags_at])):
                         continue
                     yield convert(row, f"row {number}", digest)
         except pyodbc.Error as exc:  # a call not wrapped more precisely below (cursor(), getinfo())

@@ -129,7 +129,7 @@ def make_row_reader(
 class RowReader:
     """Turns the raw rows of one source into records; `convert` is the hot per-row closure."""
 
-    __slots__ = ("convert", "erp_id_position", "tags_position", "_tags_of")
+    __slots__ = ("convert", "erp_id_position", "tags_position", "_tags_of", "tags_of")
 
     def __init__(
         self,
@@ -140,7 +140,7 @@ class RowReader:
     ) -> None:
         self.erp_id_position: int = positions[0]  # type: ignore[assignment]  # required, so never None
         self.tags_position: int = positions[3]  # type: ignore[assignment]
-        self._tags_of = _tag_parser(tag_separator)
+        self._tags_of = self.tags_of = _tag_parser(tag_separator)
         self.convert: RowConverter = _row_converter(positions, width, self._tags_of, text_may_be_other)
 
     def grouped(

@@ -111,7 +111,8 @@ StageFn = Callable[[str, str, str | None, str, str, Record], None]
 class Reconciler:
     """Feeds records against the live ledger; `finish()` returns the `Plan`.
 
-    `scope`: when set (`sync --only ERP_ID`), only that customer may be removed for being absent.
+    `scope`: when set (`sync --only ERP_ID`), only that customer may be removed for being absent. `tag`: the
+    normalised eligibility tag, letting `skip` leave out untagged rows without judging them.
     """
 
     def __init__(
@@ -121,11 +122,14 @@ class Reconciler:
         stage: StageFn,
         *,
         scope: str | None = None,
+        tag: str | None = None,
     ) -> None:
         self._ledger = ledger
         self._engine = engine
         self._stage = stage
         self._scope = scope
+        self._tag = tag
+        """The normalised tag, for the untagged-row fast path (None: every row is judged by the rules)."""
         self._winners: dict[str, str] = {}  # login -> erp_id holding it so far
         self._staged_new: set[str] = set()  # erp_ids staged for create (duplicate-id detection)
         self._staged_logins: dict[str, str] = {}  # erp_id -> login, for staged rows that may still lose
@@ -134,15 +138,25 @@ class Reconciler:
         self.plan = Plan(live_before=len(ledger))
 
     # -- reading -----------------------------------------------------------------------------------------
-    def skip_unchanged(self, erp_id: str, digest: str) -> bool:
-        """The fast path: True when `erp_id`'s raw row is the one its live account was last written from.
+    def skip(self, erp_id: str, digest: str, tags: frozenset[str]) -> bool:
+        """The fast path, asked before a row is converted: True when the row needs no record.
 
-        Same row, same reading (the digest is keyed by the config) → same verdict and same fields, so the
-        record needs neither conversion nor rules. It still claims its login, so a newcomer asking for it
-        loses as it would on the slow path.
+        * Its live account was last written from this very row (the digest is keyed by the config, so the
+          same row under the same reading gets the same verdict and fields): unchanged. It still claims its
+          login, so a newcomer asking for it loses as it would on the slow path.
+        * It lacks the tag and has no live account: left out (`missing_tag`), with nothing to remove. Its
+          other reasons, if any, are not looked for (`explain` and `report` show them).
         """
         account = self._ledger.get(erp_id)
-        if account is None or account.fingerprint != digest or account.seen:
+        if account is None:
+            if self._tag is None or self._tag in tags or not erp_id:
+                return False
+            plan = self.plan
+            plan.records += 1
+            plan.rejected += 1
+            plan.rejected_by_reason[MISSING_TAG] += 1
+            return True
+        if account.fingerprint != digest or account.seen:
             return False
         account.seen = True
         plan = self.plan

@@ -37,6 +37,7 @@ from integrator.store.runs import (
 from integrator.store.schema import run_actions
 from integrator.store.staging import Staging
 from rules import build_engine
+from rules.tag import normalize_tag
 
 __all__ = ["SyncResult", "run_sync"]
 
@@ -226,9 +227,9 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         conn.commit()
         staging = Staging(conn)
         conn.commit()
-        reconciler = Reconciler(ledger, rules, staging.stage, scope=only)
+        reconciler = Reconciler(ledger, rules, staging.stage, scope=only, tag=normalize_tag(config.rules.tag))
         plan = reconciler.plan
-        records = connector.records(only=only, digest_key=reading_key(config), skip=reconciler.skip_unchanged)
+        records = connector.records(only=only, digest_key=reading_key(config), skip=reconciler.skip)
         for count, record in enumerate(records, 1):
             reconciler.feed(record)
             if count % _RENEW_EVERY == 0:

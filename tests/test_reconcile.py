@@ -103,3 +103,26 @@ def test_duplicate_erp_id_in_source_is_rejected() -> None:
     plan, staged = run([], [rec("1", "a@example.pl"), rec("1", "b@example.pl")])
     assert staged == [("create", "1", "a@example.pl")]
     assert plan.rejected_by_reason["duplicate_erp_id"] == 1
+
+
+def test_skip_leaves_out_untagged_rows_without_an_account() -> None:
+    """An untagged row of a customer with no account is counted as missing_tag without being judged."""
+    reconciler = Reconciler({}, build_engine(RulesConfig()), lambda *args: None, tag="b2b")
+    assert reconciler.skip("7", "d" * 16, frozenset({"vip"})) is True
+    assert reconciler.skip("8", "d" * 16, frozenset({"b2b"})) is False
+    assert reconciler.skip("", "d" * 16, frozenset()) is False  # an unkeyed row is always looked at
+    assert (reconciler.plan.records, reconciler.plan.rejected_by_reason["missing_tag"]) == (1, 1)
+
+
+def test_skip_recognises_an_unchanged_row_and_claims_its_login() -> None:
+    """A row whose digest matches its live account is unchanged, and a newcomer asking for its login loses."""
+    account = LiveAccount("1", "acc-1", "a@example.pl", "f" * 16)
+    staged: list[str] = []
+    reconciler = Reconciler(
+        {"1": account}, build_engine(RulesConfig()), lambda action, erp_id, *rest: staged.append(erp_id), tag="b2b"
+    )
+    reconciler.feed(rec("2", "a@example.pl"))  # the newcomer comes first in the source
+    assert reconciler.skip("1", "f" * 16, frozenset({"b2b"})) is True
+    assert reconciler.skip("1", "f" * 16, frozenset({"b2b"})) is False  # a second row of one erp_id is judged
+    plan = reconciler.finish()
+    assert plan.unchanged == 1 and plan.unstaged == {"2"} and plan.rejected_by_reason["duplicate_email"] == 1

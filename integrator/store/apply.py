@@ -75,6 +75,7 @@ class Applier:
         readd: str = "new_identity",
         removal_notice: bool = False,
         batch_size: int = 50000,
+        create_batch_size: int = 200000,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self.conn = connection
@@ -83,6 +84,7 @@ class Applier:
         self.readd = readd
         self.removal_notice = removal_notice
         self.batch_size = batch_size
+        self.create_batch_size = create_batch_size
         self.heartbeat = heartbeat
         self.result = ApplyResult()
 
@@ -303,8 +305,10 @@ class Applier:
         st = self.staging.table
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
         self.conn.commit()
-        for low in range(0, top, self.batch_size):
-            high = low + self.batch_size
+        # Creates are set-based and touch every index at random places (UUIDs, logins): fewer, larger
+        # transactions write each index page once instead of once per batch.
+        for low in range(0, top, self.create_batch_size):
+            high = low + self.create_batch_size
             self._transaction(
                 lambda lo=low, hi=high: self._create_range(lo, hi),
                 lambda lo=low, hi=high: self._create_each(lo, hi),
