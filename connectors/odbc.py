@@ -6,7 +6,9 @@ anyone (errors, logs, `describe()`) carries the connection string's password.
 
 Streaming is `fetchmany(fetch_size)` here, but whether the *driver* streams is its own setting: psqlODBC
 buffers the whole result unless `UseDeclareFetch=1`, the SQLite ODBC driver unless `StepAPI=1`, MariaDB
-Connector/ODBC unless `NO_CACHE=1`. Microsoft's SQL Server driver streams by default.
+Connector/ODBC unless `NO_CACHE=1`. So for those drivers, named in a connection string, the connector adds
+the setting unless the string already has it (a consultant may still set it to 0). Microsoft's SQL Server
+driver and FreeTDS stream by default. A DSN's driver is not looked up: set the option in odbc.ini.
 """
 
 from __future__ import annotations
@@ -130,13 +132,20 @@ class OdbcConnector:
             raise ConfigError(f"OdbcConnector needs kind = 'odbc', got {source.kind!r}")
         check_column_mapping(source.columns)
         self._source = source
-        self._connection_string = source.connection_string or f"DSN={source.dsn}"
+        self._connection_string = (
+            _streaming(source.connection_string, source.fetch_size) if source.connection_string else f"DSN={source.dsn}"
+        )
         self._secrets = _secrets_in(self._connection_string)
         if source.preset:
             self._query = _clean_query(load_preset(source.preset, source.preset_options))
         else:
             self._query = _clean_query(source.query or "")
         self._retry_wait = retry_wait
+
+    @property
+    def connection_string(self) -> str:
+        """The string actually used to connect (streaming settings added). Holds the password: never log it."""
+        return self._connection_string
 
     def describe(self) -> str:
         """One line for logs and `integrator check`: where, what and how, with the password masked."""
@@ -334,6 +343,29 @@ class OdbcConnector:
 
     def _redact(self, text: str) -> str:
         return redact_secrets(text, self._secrets)
+
+
+_STREAMING_OPTIONS: tuple[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], ...] = (
+    (("sqlite",), (("StepAPI", "1"),)),
+    (("postgres", "psql"), (("UseDeclareFetch", "1"), ("Fetch", "{fetch}"))),
+    (("mariadb", "mysql"), (("NO_CACHE", "1"),)),
+)
+
+
+def _streaming(connection_string: str, fetch_size: int) -> str:
+    """The connection string with the named driver's streaming setting added when it is absent."""
+    match = re.search(_ODBC_VALUE.format("driver"), connection_string)
+    driver = _unbrace(match.group(1)).lower() if match else ""
+    for names, options in _STREAMING_OPTIONS:
+        if any(name in driver for name in names):
+            added = [
+                f"{key}={value.format(fetch=fetch_size)}"
+                for key, value in options
+                if not re.search(_ODBC_VALUE.format(re.escape(key)), connection_string)
+            ]
+            if added:
+                return connection_string.rstrip().rstrip(";") + ";" + ";".join(added)
+    return connection_string
 
 
 def _parameter(value: str, kind: Any) -> Any:

@@ -418,3 +418,19 @@ def test_mariadb_bad_sql(mariadb_customers: str) -> None:
     """A MariaDB error reaches the consultant as 'the source query failed' with the server's message."""
     with pytest.raises(SourceError, match="the source query failed: .*Unknown column 'nip'"):
         list(make_connector(odbc_source(mariadb_customers, "SELECT erp_id, nip FROM customers")).records())
+
+
+def test_driver_streaming_settings_are_added_unless_given() -> None:
+    """Drivers that buffer whole results by default get their streaming setting; an explicit one is kept."""
+    from connectors.odbc import OdbcConnector
+    from integrator.config import SourceConfig
+
+    def effective(connection_string: str) -> str:
+        source = SourceConfig(kind="odbc", connection_string=connection_string, query="SELECT 1", fetch_size=700)
+        return OdbcConnector(source).connection_string
+
+    assert effective("Driver=SQLite3;Database=/x.db").endswith(";StepAPI=1")
+    assert effective("Driver=SQLite3;StepAPI=0;Database=/x.db") == "Driver=SQLite3;StepAPI=0;Database=/x.db"
+    assert effective("Driver={PostgreSQL Unicode};Server=h;").endswith(";UseDeclareFetch=1;Fetch=700")
+    assert effective("DRIVER={MariaDB Unicode};Server=h").endswith(";NO_CACHE=1")
+    assert effective("Driver={ODBC Driver 18 for SQL Server};Server=h") == "Driver={ODBC Driver 18 for SQL Server};Server=h"
