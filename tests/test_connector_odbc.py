@@ -433,4 +433,5 @@ def test_driver_streaming_settings_are_added_unless_given() -> None:
     assert effective("Driver=SQLite3;StepAPI=0;Database=/x.db") == "Driver=SQLite3;StepAPI=0;Database=/x.db"
     assert effective("Driver={PostgreSQL Unicode};Server=h;").endswith(";UseDeclareFetch=1;Fetch=700")
     assert effective("DRIVER={MariaDB Unicode};Server=h").endswith(";NO_CACHE=1")
-    assert effective("Driver={ODBC Driver 18 for SQL Server};Server=h") == "Driver={ODBC Driver 18 for SQL Server};Server=h"
+    mssql = "Driver={ODBC Driver 18 for SQL Server};Server=h"
+    assert effective(mssql) == mssql
