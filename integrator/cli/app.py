@@ -91,6 +91,15 @@ class _Group(click.Group):
             sys.exit(exc.exit_code)
         except SystemExit:
             raise
+        except ConfigError as exc:  # e.g. raised while `config_option` loads the file
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except (GuardRefusal, LockBusy) as exc:
+            click.echo(f"refused: {exc}", err=True)
+            sys.exit(EXIT_GUARD)
+        except IntegratorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
         except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 1
             click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
             sys.exit(EXIT_ERROR)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
 
 from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
 from integrator.cli.output import print_json, print_table
-from integrator.config import Config
+from integrator.config import Config, load_config
 from integrator.store.db import open_store
 from integrator.store.queries import actions_of_run
 from integrator.store.schema import runs
@@ -30,13 +31,21 @@ def _run_dict(row: sa.RowMapping) -> dict[str, object]:
 @main.group("history", invoke_without_command=True)
 @click.option("--limit", default=20, show_default=True, help="How many recent runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@config_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("config.toml"),
+    show_default=True,
+    help="The TOML config file.",
+)
 @handle_errors
 @click.pass_context
-def history_group(ctx: click.Context, config: Config, limit: int, as_json: bool) -> None:
-    """Past runs, newest first, with their counts."""
+def history_group(ctx: click.Context, limit: int, as_json: bool, config_path: Path) -> None:
+    """Past runs, newest first, with their counts (`history show RUN_ID`: one run's actions)."""
     if ctx.invoked_subcommand is not None:
         return
+    config = load_config(config_path)
     with open_store(config.store.url).connect() as conn:
         rows = [_run_dict(r) for r in conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
     if as_json:
