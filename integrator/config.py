@@ -160,6 +160,12 @@ class AccountsConfig(_Section):
     """`link`: a one-time link to set a password; `password`: a temporary password."""
     activation_valid_hours: Annotated[int, Field(ge=1)] = 48
     """How long an activation link or temporary password is valid."""
+    reset_valid_hours: Annotated[int, Field(ge=1)] = 24
+    """How long a password-reset link (or reset temporary password) is valid."""
+    activation_path: str = "/activate"
+    """The portal page an activation link opens (`?token=…` is appended)."""
+    reset_path: str = "/reset-password"
+    """The portal page a password-reset link opens."""
     portal_url: str = "https://b2b.example.com"
     """The portal's address, used in mails."""
     readd: Literal["new_identity", "restore"] = "new_identity"
@@ -202,6 +208,19 @@ class MailConfig(_Section):
     """Failed deliveries after which a mail is marked failed."""
     send_removal_notice: bool = False
     """Send the optional "account removed" mail."""
+    timezone: str = "Europe/Warsaw"
+    """The time zone in which mails state when a link or temporary password expires."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. 'Europe/Warsaw', 'UTC')") from None
+        return value
     file: FileMailConfig = Field(default_factory=FileMailConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
 

@@ -23,9 +23,6 @@ from integrator.mail.message import Outgoing, build_message, parse_sender
 from integrator.mail.templates import normalize_locale, render
 
 __all__ = [
-    "DISPLAY_TIMEZONE",
-    "LINK_PATHS",
-    "RESET_VALID_HOURS",
     "SecretPlan",
     "compose",
     "format_expiry",
@@ -33,9 +30,6 @@ __all__ = [
 ]
 
 # Candidates for config keys ([accounts] reset_valid_hours, activation_path, reset_path; [mail] timezone).
-RESET_VALID_HOURS = 24
-LINK_PATHS = {"activation": "/activate", "password_reset": "/reset-password"}
-DISPLAY_TIMEZONE = "Europe/Warsaw"
 
 
 @dataclass(frozen=True)
@@ -53,14 +47,15 @@ def secret_plan(mail_kind: str, config: Config) -> SecretPlan | None:
         kind = secrets.ACTIVATION_LINK if link_mode else secrets.TEMPORARY_PASSWORD
         return SecretPlan(kind, config.accounts.activation_valid_hours)
     if mail_kind == "password_reset":
-        return SecretPlan(secrets.RESET_LINK if link_mode else secrets.TEMPORARY_PASSWORD, RESET_VALID_HOURS)
+        kind = secrets.RESET_LINK if link_mode else secrets.TEMPORARY_PASSWORD
+        return SecretPlan(kind, config.accounts.reset_valid_hours)
     return None
 
 
-def format_expiry(moment: datetime, locale: str) -> str:
+def format_expiry(moment: datetime, locale: str, timezone: str = "Europe/Warsaw") -> str:
     """A naive-UTC instant as the customer reads it: local wall time with the zone's abbreviation."""
     try:
-        zone: Any = ZoneInfo(DISPLAY_TIMEZONE)
+        zone: Any = ZoneInfo(timezone)
     except ZoneInfoNotFoundError:  # no tz database (bare Windows without tzdata): say UTC honestly
         zone = UTC
     local = moment.replace(tzinfo=UTC).astimezone(zone)
@@ -69,7 +64,8 @@ def format_expiry(moment: datetime, locale: str) -> str:
 
 
 def _link(config: Config, mail_kind: str, token: str) -> str:
-    return f"{config.accounts.portal_url.rstrip('/')}{LINK_PATHS[mail_kind]}?token={quote(token, safe='')}"
+    path = config.accounts.activation_path if mail_kind == "activation" else config.accounts.reset_path
+    return f"{config.accounts.portal_url.rstrip('/')}/{path.lstrip('/')}?token={quote(token, safe='')}"
 
 
 def template_context(
@@ -105,7 +101,7 @@ def template_context(
             context["link"] = _link(config, mail["kind"], secret.plaintext)
         else:
             context["temporary_password"] = secret.plaintext
-        context["expires_at"] = format_expiry(secret.expires_at, locale)
+        context["expires_at"] = format_expiry(secret.expires_at, locale, config.mail.timezone)
         plan = secret_plan(mail["kind"], config)
         context["valid_hours"] = plan.valid_hours if plan else None
     return context
