@@ -17,8 +17,8 @@ from connectors import make_connector
 from integrator.config import Config
 from integrator.reconcile import Reconciler
 from integrator.records import normalize_login
+from integrator.store.ledger import StoreLookups, load_live_ledger
 from integrator.store.queries import account_events_of, iter_accounts
-from integrator.store.runs import load_live_ledger
 from integrator.store.schema import quarantine, run_actions
 from rules import build_engine
 from rules.engine import RuleError, RuleResult
@@ -107,23 +107,24 @@ def report(config: Config, engine: Engine) -> Iterator[ReportRow]:
     rules = build_engine(config.rules)
     judged: list[tuple[str, str, str, tuple[str, ...]]] = []
     with engine.connect() as conn:
-        reconciler = Reconciler(load_live_ledger(conn), rules, lambda *args: None)
+        ledger = load_live_ledger(conn)
+        reconciler = Reconciler(ledger, rules, lambda *args: None, lookups=StoreLookups(conn, ledger))
         newest: dict[str, dict[str, Any]] = {}
         for account in iter_accounts(conn):
             current = newest.get(account["erp_id"])
             if current is None or current["status"] == "removed":
                 newest[account["erp_id"]] = account
-    for record in make_connector(config.source).records():
-        reconciler.feed(record)
-        if record.problems:
-            reasons: tuple[str, ...] = ("unreadable: " + "; ".join(record.problems),)
-        else:
-            try:
-                reasons = rules.evaluate(record).reasons
-            except RuleError as exc:
-                reasons = (str(exc),)
-        judged.append((record.erp_id, record.name or "", normalize_login(record.email), reasons))
-    plan = reconciler.finish()
+        for record in make_connector(config.source).records():
+            reconciler.feed(record)
+            if record.problems:
+                reasons: tuple[str, ...] = ("unreadable: " + "; ".join(record.problems),)
+            else:
+                try:
+                    reasons = rules.evaluate(record).reasons
+                except RuleError as exc:
+                    reasons = (str(exc),)
+            judged.append((record.erp_id, record.name or "", normalize_login(record.email), reasons))
+        plan = reconciler.finish()
     stated = {rule.name: rule.reason for rule in config.rules.exclude}
     losers = {r.erp_id for r in plan.rejections if DUPLICATE_EMAIL in r.reasons}
     for erp_id, name, login, reasons in judged:

@@ -221,6 +221,7 @@ class MailConfig(_Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (e.g. 'Europe/Warsaw', 'UTC')") from None
         return value
+
     file: FileMailConfig = Field(default_factory=FileMailConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
 

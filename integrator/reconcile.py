@@ -15,8 +15,9 @@ this run does not touch (its record quarantined, say) keeps its login, and a new
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from integrator.records import Record, fingerprint, normalize_login
 from rules.engine import RuleEngine, RuleError
@@ -24,7 +25,9 @@ from rules.reasons import DUPLICATE_EMAIL, DUPLICATE_ERP_ID, MISSING_TAG
 
 __all__ = [
     "NOT_IN_SOURCE",
-    "LiveAccount",
+    "Ledger",
+    "Lookups",
+    "MemoryLookups",
     "Plan",
     "Quarantined",
     "Reconciler",
@@ -36,16 +39,36 @@ __all__ = [
 NOT_IN_SOURCE = "not_in_source"
 
 
-@dataclass(slots=True)
-class LiveAccount:
-    """One live account as the sync sees it: enough to decide, nothing more (a million of these fit)."""
+Ledger = dict[str, str]
+"""The live accounts a run starts from: erp_id -> fingerprint of the row each was last written from. Only
+that: a million entries must load fast and stay small; ids and logins are looked up (`Lookups`) for the few
+customers whose decision needs them."""
 
-    erp_id: str
-    id: str
-    login: str
-    fingerprint: str
-    seen: bool = False
-    won: bool = False
+
+class Lookups(Protocol):
+    """What the decisions need from the store beyond the ledger, asked only for the few rows concerned."""
+
+    def holders(self, logins: Collection[str]) -> dict[str, str]:
+        """login -> erp_id of the live account holding each of these logins (absent: nobody holds it)."""
+        ...
+
+    def accounts(self, erp_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """erp_id -> (account id, login) of the live account of each of these customers."""
+        ...
+
+
+class MemoryLookups:
+    """`Lookups` over accounts held in memory, as (erp_id, account id, login) triples (tests, small tools)."""
+
+    def __init__(self, live: Iterable[tuple[str, str, str]]) -> None:
+        self._accounts = {erp_id: (account_id, login) for erp_id, account_id, login in live}
+        self._by_login = {login: erp_id for erp_id, (_, login) in self._accounts.items()}
+
+    def holders(self, logins: Collection[str]) -> dict[str, str]:
+        return {login: self._by_login[login] for login in logins if login in self._by_login}
+
+    def accounts(self, erp_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        return {erp_id: self._accounts[erp_id] for erp_id in erp_ids if erp_id in self._accounts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,22 +140,27 @@ class Reconciler:
 
     def __init__(
         self,
-        ledger: dict[str, LiveAccount],
+        ledger: Ledger,
         engine: RuleEngine,
         stage: StageFn,
         *,
+        lookups: Lookups,
         scope: str | None = None,
         tag: str | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._fingerprints = ledger
+        self._lookups = lookups
+        self._logins: dict[str, str] = {}  # erp_id -> current login, looked up when a decision needs it
         self._engine = engine
         self._stage = stage
         self._scope = scope
         self._tag = tag
         """The normalised tag, for the untagged-row fast path (None: every row is judged by the rules)."""
-        self._winners: dict[str, str] = {}  # login -> erp_id holding it so far
+        self._seen: set[str] = set()  # live customers met in the source
+        self._winners: dict[str, str] = {}  # login -> erp_id holding it so far (judged records only)
+        self._won: dict[str, str] = {}  # erp_id -> the login it holds as a winner
         self._staged_new: set[str] = set()  # erp_ids staged for create (duplicate-id detection)
-        self._staged_logins: dict[str, str] = {}  # erp_id -> login, for staged rows that may still lose
+        self._staged_updates: set[str] = set()  # live erp_ids staged for update
         self._rejected_live: dict[str, tuple[str, ...]] = {}
         self._unkeyed = 0
         self.plan = Plan(live_before=len(ledger))
@@ -142,32 +170,26 @@ class Reconciler:
         """The fast path, asked before a row is converted: True when the row needs no record.
 
         * Its live account was last written from this very row (the digest is keyed by the config, so the
-          same row under the same reading gets the same verdict and fields): unchanged. It still claims its
-          login, so a newcomer asking for it loses as it would on the slow path.
+          same row under the same reading gets the same verdict and fields): unchanged. Its account keeps
+          its login; a newcomer asking for that login loses in `finish()`.
         * It lacks the tag and has no live account: left out (`missing_tag`), with nothing to remove. Its
           other reasons, if any, are not looked for (`explain` and `report` show them).
         """
-        account = self._ledger.get(erp_id)
-        if account is None:
+        known = self._fingerprints.get(erp_id)
+        plan = self.plan
+        if known is None:
             if self._tag is None or self._tag in tags or not erp_id:
                 return False
-            plan = self.plan
             plan.records += 1
             plan.rejected += 1
             plan.rejected_by_reason[MISSING_TAG] += 1
             return True
-        if account.fingerprint != digest or account.seen:
+        if known != digest or erp_id in self._seen:
             return False
-        account.seen = True
-        plan = self.plan
+        self._seen.add(erp_id)
         plan.records += 1
         plan.unchanged += 1
         plan.skipped += 1
-        if account.login in self._winners:  # a newcomer asked first; the owner takes the login from it
-            self._contest(account.login, erp_id)
-        else:
-            self._winners[account.login] = erp_id
-            account.won = True
         return True
 
     def feed(self, record: Record) -> None:
@@ -178,36 +200,35 @@ class Reconciler:
         if record.problems:
             self._quarantine(record, "; ".join(record.problems))
             return
-        account = self._ledger.get(erp_id)
-        if (account is not None and account.seen) or erp_id in self._staged_new:
-            self._reject(record, (DUPLICATE_ERP_ID,), account=None)
+        live = erp_id in self._fingerprints
+        if (live and erp_id in self._seen) or erp_id in self._staged_new:
+            self._reject(record, (DUPLICATE_ERP_ID,), live=False)
             return
         try:
             verdict = self._engine.evaluate(record)
         except RuleError as exc:
             self._quarantine(record, str(exc))
             return
-        if account is not None:
-            account.seen = True
+        if live:
+            self._seen.add(erp_id)
         if not verdict.keep:
-            self._reject(record, verdict.reasons, account=account)
+            self._reject(record, verdict.reasons, live=live)
             return
         login = normalize_login(record.email)
         if not self._contest(login, erp_id):
             return
         # The raw row's digest when the connector gives one; else a digest of the synced fields.
         digest = record.digest or fingerprint(record, login)
-        if account is None:
+        if not live:
             self._staged_new.add(erp_id)
             plan.creates += 1
             self._stage("create", erp_id, None, login, digest, record)
-        elif account.fingerprint == digest:
+        elif self._fingerprints[erp_id] == digest:
             plan.unchanged += 1
         else:
-            if login != account.login:
-                self._staged_logins[erp_id] = login
+            self._staged_updates.add(erp_id)
             plan.updates += 1
-            self._stage("update", erp_id, account.id, login, digest, record)
+            self._stage("update", erp_id, None, login, digest, record)
 
     def feed_all(self, records: Iterable[Record]) -> None:
         """Feed every record of an iterable."""
@@ -217,18 +238,17 @@ class Reconciler:
     def _quarantine(self, record: Record, error: str) -> None:
         if not record.erp_id:
             self._unkeyed += 1
-        account = self._ledger.get(record.erp_id)
-        if account is not None:
-            account.seen = True
+        if record.erp_id in self._fingerprints:
+            self._seen.add(record.erp_id)
         self.plan.quarantined.append(Quarantined(record.erp_id, error, record.origin))
 
-    def _reject(self, record: Record, reasons: tuple[str, ...], *, account: LiveAccount | None) -> None:
+    def _reject(self, record: Record, reasons: tuple[str, ...], *, live: bool) -> None:
         plan = self.plan
         plan.rejected += 1
         plan.rejected_by_reason.update(reasons)
         if MISSING_TAG not in reasons:
             plan.rejections.append(Rejection(record.erp_id, reasons, record.origin))
-        if account is not None:
+        if live:
             self._rejected_live[record.erp_id] = reasons
 
     def _contest(self, login: str, erp_id: str) -> bool:
@@ -238,33 +258,34 @@ class Reconciler:
             self._lose(erp_id)
             return False
         self._winners[login] = erp_id
-        self._mark_won(erp_id, True)
+        self._won[erp_id] = login
         if holder is not None:
             self._lose(holder)
         return True
 
     def _rank(self, erp_id: str, login: str) -> tuple[int, tuple[int, int, str]]:
-        account = self._ledger.get(erp_id)
-        owns = account is not None and account.login == login
+        owns = erp_id in self._fingerprints and self._login_of(erp_id) == login
         return (0 if owns else 1, erp_sort_key(erp_id))
 
-    def _mark_won(self, erp_id: str, won: bool) -> None:
-        account = self._ledger.get(erp_id)
-        if account is not None:
-            account.won = won
+    def _login_of(self, erp_id: str) -> str | None:
+        """The current login of a live account (asked only when two customers want one login)."""
+        if erp_id not in self._logins:
+            for key, (_, login) in self._lookups.accounts([erp_id]).items():
+                self._logins[key] = login
+        return self._logins.get(erp_id)
 
     def _lose(self, erp_id: str) -> None:
         """`erp_id` loses the login it asked for: drop its staged write, reject it, keep its old account."""
         plan = self.plan
-        self._mark_won(erp_id, False)
+        self._won.pop(erp_id, None)
         if erp_id in self._staged_new:
             self._staged_new.discard(erp_id)
             plan.creates -= 1
             plan.unstaged.add(erp_id)
-        elif erp_id in self._staged_logins:
+        elif erp_id in self._staged_updates:
+            self._staged_updates.discard(erp_id)
             plan.updates -= 1
             plan.unstaged.add(erp_id)
-        self._staged_logins.pop(erp_id, None)
         plan.rejected += 1
         plan.rejected_by_reason[DUPLICATE_EMAIL] += 1
         plan.rejections.append(Rejection(erp_id, (DUPLICATE_EMAIL,)))
@@ -273,24 +294,39 @@ class Reconciler:
     def finish(self) -> Plan:
         """Decide removals and settle logins held by accounts this run leaves alone."""
         plan = self.plan
-        for erp_id, account in self._ledger.items():
-            if erp_id in self._rejected_live:
-                plan.removals.append(Removal(erp_id, account.id, account.login, self._rejected_live[erp_id]))
-            elif not account.seen and (self._scope is None or self._scope == erp_id):
-                removal = Removal(erp_id, account.id, account.login, (NOT_IN_SOURCE,))
+        removals: list[tuple[str, tuple[str, ...]]] = []
+        deferred: list[tuple[str, tuple[str, ...]]] = []
+        seen, rejected = self._seen, self._rejected_live
+        for erp_id in self._fingerprints:
+            if erp_id in rejected:
+                removals.append((erp_id, rejected[erp_id]))
+            elif erp_id not in seen and (self._scope is None or self._scope == erp_id):
                 # Rows without an erp_id may be these very customers: never remove on a guess.
-                (plan.deferred_removals if self._unkeyed else plan.removals).append(removal)
-        removed = {r.erp_id for r in plan.removals}
-        # Accounts that stay live without having won a login this run keep the login they hold.
-        pending = [a for a in self._ledger.values() if not a.won and a.erp_id not in removed]
-        while pending:
-            keeper = pending.pop()
-            winner = self._winners.get(keeper.login)
-            if winner is None or winner == keeper.erp_id:
-                continue
-            del self._winners[keeper.login]
-            self._lose(winner)
-            loser_account = self._ledger.get(winner)
-            if loser_account is not None and loser_account.erp_id not in removed:
-                pending.append(loser_account)
+                (deferred if self._unkeyed else removals).append((erp_id, (NOT_IN_SOURCE,)))
+        found = self._lookups.accounts([erp_id for erp_id, _ in removals + deferred]) if removals or deferred else {}
+        plan.removals = [Removal(e, *found.get(e, ("", "")), why) for e, why in removals]
+        plan.deferred_removals = [Removal(e, *found.get(e, ("", "")), why) for e, why in deferred]
+        self._settle_logins({erp_id for erp_id, _ in removals})
         return plan
+
+    def _settle_logins(self, removed: set[str]) -> None:
+        """A live account that stays, and does not move to another login, keeps the login it holds; whoever
+        won that login from the source loses it. A loser that is itself live keeps its old login in turn."""
+        if not self._winners or not self._fingerprints:
+            return
+        holders = self._lookups.holders(list(self._winners))
+        kept = [
+            (login, holder)
+            for login, holder in holders.items()
+            if holder != self._winners.get(login) and holder not in removed and self._won.get(holder, login) == login
+        ]
+        while kept:
+            login, keeper = kept.pop()
+            winner = self._winners.get(login)
+            if winner is None or winner == keeper:
+                continue
+            del self._winners[login]
+            self._lose(winner)
+            old_login = self._login_of(winner) if winner in self._fingerprints else None
+            if old_login is not None and winner not in removed and old_login != login:
+                kept.append((old_login, winner))

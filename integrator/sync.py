@@ -26,10 +26,10 @@ from integrator.logs import get_logger
 from integrator.reconcile import Plan, Reconciler
 from integrator.store.apply import Applier, ApplyResult
 from integrator.store.db import open_store
+from integrator.store.ledger import StoreLookups, load_live_ledger
 from integrator.store.lock import SyncLock
 from integrator.store.runs import (
     finish_run,
-    load_live_ledger,
     record_quarantine,
     record_rejections,
     start_run,
@@ -227,7 +227,14 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         conn.commit()
         staging = Staging(conn)
         conn.commit()
-        reconciler = Reconciler(ledger, rules, staging.stage, scope=only, tag=normalize_tag(config.rules.tag))
+        reconciler = Reconciler(
+            ledger,
+            rules,
+            staging.stage,
+            lookups=StoreLookups(conn, ledger),
+            scope=only,
+            tag=normalize_tag(config.rules.tag),
+        )
         plan = reconciler.plan
         records = connector.records(only=only, digest_key=reading_key(config), skip=reconciler.skip)
         for count, record in enumerate(records, 1):
@@ -248,6 +255,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             removal_notice=config.mail.send_removal_notice,
             heartbeat=(lock.renew if lock else lambda: None),
         )
+        applier.resolve_update_ids()
         readds = applier.mark_readds()
         read_seconds = time.perf_counter() - started
         check_plan(plan, config.safety, allow_mass_removal=allow_mass_removal, scoped=only is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from integrator.config import RulesConfig
-from integrator.reconcile import NOT_IN_SOURCE, LiveAccount, Reconciler, erp_sort_key
+from integrator.reconcile import NOT_IN_SOURCE, MemoryLookups, Reconciler, erp_sort_key
 from integrator.records import Record, fingerprint
 from rules import build_engine
 
@@ -14,16 +14,26 @@ def rec(erp_id: str, email: str | None, tags: str = "b2b", **fields: Any) -> Rec
     return Record(erp_id=erp_id, name=f"Firma {erp_id}", email=email, tags=frozenset(tags.split()), **fields)
 
 
-def live(erp_id: str, login: str, record: Record | None = None) -> LiveAccount:
+def live(erp_id: str, login: str, record: Record | None = None) -> tuple[str, str, str]:
     digest = fingerprint(record, login) if record else "0" * 16
-    return LiveAccount(erp_id=erp_id, id=f"acc-{erp_id}", login=login, fingerprint=digest)
+    return erp_id, login, digest
 
 
-def run(ledger: list[LiveAccount], records: list[Record], scope: str | None = None):  # type: ignore[no-untyped-def]
-    staged: list[tuple[str, str, str]] = []
-    reconciler = Reconciler(
-        {a.erp_id: a for a in ledger},
+def reconciler_for(accounts: list[tuple[str, str, str]], stage, **options):  # type: ignore[no-untyped-def]
+    """A reconciler over live accounts given as (erp_id, login, fingerprint)."""
+    return Reconciler(
+        {erp_id: digest for erp_id, _, digest in accounts},
         build_engine(RulesConfig()),
+        stage,
+        lookups=MemoryLookups((erp_id, f"acc-{erp_id}", login) for erp_id, login, _ in accounts),
+        **options,
+    )
+
+
+def run(ledger: list[tuple[str, str, str]], records: list[Record], scope: str | None = None):  # type: ignore[no-untyped-def]
+    staged: list[tuple[str, str, str]] = []
+    reconciler = reconciler_for(
+        ledger,
         lambda action, erp_id, account_id, login, digest, record: staged.append((action, erp_id, login)),
         scope=scope,
     )
@@ -56,9 +66,7 @@ def test_smallest_erp_id_wins_a_shared_new_login_whatever_the_order() -> None:
 def test_loser_with_a_live_account_keeps_it_unchanged() -> None:
     """A customer whose new e-mail is taken is rejected but its account is neither updated nor removed."""
     a, b = rec("1", "a@example.pl"), rec("2", "b@example.pl")
-    plan, staged = run(
-        [live("1", "a@example.pl", a), live("2", "b@example.pl", b)], [a, rec("2", "a@example.pl")]
-    )
+    plan, staged = run([live("1", "a@example.pl", a), live("2", "b@example.pl", b)], [a, rec("2", "a@example.pl")])
     assert staged == [] and plan.removals == [] and plan.updates == 0
     assert [r.erp_id for r in plan.rejections] == ["2"]
 
@@ -107,7 +115,7 @@ def test_duplicate_erp_id_in_source_is_rejected() -> None:
 
 def test_skip_leaves_out_untagged_rows_without_an_account() -> None:
     """An untagged row of a customer with no account is counted as missing_tag without being judged."""
-    reconciler = Reconciler({}, build_engine(RulesConfig()), lambda *args: None, tag="b2b")
+    reconciler = reconciler_for([], lambda *args: None, tag="b2b")
     assert reconciler.skip("7", "d" * 16, frozenset({"vip"})) is True
     assert reconciler.skip("8", "d" * 16, frozenset({"b2b"})) is False
     assert reconciler.skip("", "d" * 16, frozenset()) is False  # an unkeyed row is always looked at
@@ -116,10 +124,9 @@ def test_skip_leaves_out_untagged_rows_without_an_account() -> None:
 
 def test_skip_recognises_an_unchanged_row_and_claims_its_login() -> None:
     """A row whose digest matches its live account is unchanged, and a newcomer asking for its login loses."""
-    account = LiveAccount("1", "acc-1", "a@example.pl", "f" * 16)
     staged: list[str] = []
-    reconciler = Reconciler(
-        {"1": account}, build_engine(RulesConfig()), lambda action, erp_id, *rest: staged.append(erp_id), tag="b2b"
+    reconciler = reconciler_for(
+        [("1", "a@example.pl", "f" * 16)], lambda action, erp_id, *rest: staged.append(erp_id), tag="b2b"
     )
     reconciler.feed(rec("2", "a@example.pl"))  # the newcomer comes first in the source
     assert reconciler.skip("1", "f" * 16, frozenset({"b2b"})) is True

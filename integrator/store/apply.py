@@ -288,6 +288,13 @@ class Applier:
                 self._quarantine(row["erp_id"], exc)
 
     # -- creates ---------------------------------------------------------------------------------------
+    def resolve_update_ids(self) -> None:
+        """Staged updates name their customer; give them the id of its live account (set-based)."""
+        st = self.staging.table
+        live_id = sa.select(accounts.c.id).where(accounts.c.live_erp_id == st.c.erp_id).scalar_subquery()
+        self.conn.execute(st.update().where(st.c.action == "update").values(account_id=live_id))
+        self.conn.commit()
+
     def mark_readds(self) -> int:
         """Creates for customers that had an account before become re-adds; returns how many."""
         st = self.staging.table

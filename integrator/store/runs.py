@@ -1,4 +1,4 @@
-"""The ledger of runs, the live-account ledger a run starts from, and the quarantine list."""
+"""The ledger of runs, and the quarantine list."""
 
 from __future__ import annotations
 
@@ -9,24 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from integrator.clock import utcnow
-from integrator.reconcile import LiveAccount, Quarantined, Rejection
+from integrator.reconcile import Quarantined, Rejection
 from integrator.store.schema import quarantine, run_actions, runs
 
-__all__ = ["finish_run", "load_live_ledger", "record_quarantine", "record_rejections", "start_run"]
-
-
-def load_live_ledger(conn: sa.Connection) -> dict[str, LiveAccount]:
-    """erp_id -> live account, streamed in one query (no ORM objects: a million of these must be cheap)."""
-    ledger: dict[str, LiveAccount] = {}
-    # The raw DBAPI cursor: a million SQLAlchemy rows would cost more than the query.
-    cursor = conn.exec_driver_sql(
-        "SELECT erp_id, id, login, fingerprint FROM accounts WHERE status <> 'removed'"
-    ).cursor
-    while rows := cursor.fetchmany(20000):
-        for erp_id, account_id, login, digest in rows:
-            ledger[erp_id] = LiveAccount(erp_id, account_id, login, digest)
-    cursor.close()
-    return ledger
+__all__ = ["finish_run", "record_quarantine", "record_rejections", "start_run"]
 
 
 def start_run(conn: sa.Connection, trigger: str) -> int:

@@ -77,7 +77,7 @@ class Staging:
                 self.count,
                 action,
                 erp_id,
-                account_id or self._new_id(),
+                account_id or (self._new_id() if action == "create" else ""),
                 login,
                 digest,
                 record.name,
