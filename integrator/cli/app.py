@@ -10,7 +10,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -24,6 +24,8 @@ __all__ = [
     "EXIT_OK",
     "EXIT_QUARANTINED",
     "config_option",
+    "config_path_option",
+    "exit_for",
     "handle_errors",
     "main",
 ]
@@ -33,17 +35,21 @@ EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUARANTINED, EXIT_GUARD = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+config_path_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("config.toml"),
+    show_default=True,
+    help="The TOML config file.",
+)
+"""`--config FILE` as a path, for commands that load the file only when they need it."""
+
+
 def config_option(func: F) -> F:
     """Adds `--config FILE` (default ./config.toml) and passes the loaded `Config` as `config`."""
 
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("config.toml"),
-        show_default=True,
-        help="The TOML config file.",
-    )
+    @config_path_option
     @functools.wraps(func)
     def wrapper(*args: Any, config_path: Path, **kwargs: Any) -> Any:
         config = load_config(config_path)
@@ -62,17 +68,22 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ConfigError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except (GuardRefusal, LockBusy) as exc:
-            click.echo(f"refused: {exc}", err=True)
-            sys.exit(EXIT_GUARD)
         except IntegratorError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+            exit_for(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def exit_for(exc: IntegratorError) -> NoReturn:
+    """Print the error on one line and exit with its code: 2 config, 4 refused by a guard or the lock, else 1."""
+    if isinstance(exc, ConfigError):
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if isinstance(exc, GuardRefusal | LockBusy):
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(EXIT_GUARD)
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_ERROR)
 
 
 class _Group(click.Group):
@@ -91,15 +102,8 @@ class _Group(click.Group):
             sys.exit(exc.exit_code)
         except SystemExit:
             raise
-        except ConfigError as exc:  # e.g. raised while `config_option` loads the file
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except (GuardRefusal, LockBusy) as exc:
-            click.echo(f"refused: {exc}", err=True)
-            sys.exit(EXIT_GUARD)
-        except IntegratorError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+        except IntegratorError as exc:  # e.g. a ConfigError while `config_option` loads the file
+            exit_for(exc)
         except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 1
             click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
             sys.exit(EXIT_ERROR)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
+from integrator.cli.app import EXIT_ERROR, config_option, config_path_option, handle_errors, main
 from integrator.cli.output import print_json, print_table
 from integrator.config import Config, load_config
 from integrator.store.db import open_store
@@ -31,14 +31,7 @@ def _run_dict(row: sa.RowMapping) -> dict[str, object]:
 @main.group("history", invoke_without_command=True)
 @click.option("--limit", default=20, show_default=True, help="How many recent runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("config.toml"),
-    show_default=True,
-    help="The TOML config file.",
-)
+@config_path_option
 @handle_errors
 @click.pass_context
 def history_group(ctx: click.Context, limit: int, as_json: bool, config_path: Path) -> None:

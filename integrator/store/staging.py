@@ -11,21 +11,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from integrator.records import Record
+from integrator.records import SYNCED_FIELDS, Record
 
 __all__ = ["STAGED_FIELDS", "Staging"]
 
-STAGED_FIELDS: tuple[str, ...] = (
-    "name",
-    "symbol",
-    "tax_id",
-    "phone",
-    "price_level",
-    "discount",
-    "sales_rep",
-    "sales_rep_email",
-    "locale",
-)
+STAGED_FIELDS: tuple[str, ...] = tuple(f for f in SYNCED_FIELDS if f != "login")
 """Record fields copied into the account (besides login and fingerprint)."""
 
 _COLUMNS = ("seq", "action", "erp_id", "account_id", "login", "fingerprint", *STAGED_FIELDS)
