@@ -57,6 +57,9 @@ def _mail_job(config: Config, engine: Engine) -> None:
         return
     try:
         report = deliver_pending(engine, config)
+    except LockBusy as exc:  # a sync is delivering right now: its own delivery covers this turn
+        log.info("mail_delivery_skipped", reason=str(exc))
+        return
     except Exception as exc:  # noqa: BLE001 - mail stays pending and is retried next time
         log.error("mail_delivery_error", error=f"{type(exc).__name__}: {exc}")
         return
