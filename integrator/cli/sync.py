@@ -43,9 +43,18 @@ def _print_human(result: SyncResult) -> None:
         print_table("Planned actions", ["erp_id", "action", "login", "reason"],
                     [[a["erp_id"], a["action"], a.get("login", ""), a["reason"]] for a in result.actions])  # fmt: skip
     if result.mail:
-        console.print("mail: " + ", ".join(f"{k} {v}" for k, v in result.mail.items()))
+        console.print(_mail_line(result.mail))
     if result.message:
         console.print(("refused: " if result.status == "refused" else "error: ") + result.message)
+
+
+def _mail_line(report: dict[str, object]) -> str:
+    if "sent" not in report:
+        return f"mail: delivery failed ({report.get('error')}); the mails stay pending"
+    line = f"mail: {report['sent']} sent, {report.get('failed', 0)} failed, {report.get('pending_left', 0)} left pending"
+    if report.get("backend_error"):
+        line += f" (mail server: {report['backend_error']})"
+    return line
 
 
 @main.command("sync")
