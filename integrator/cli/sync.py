@@ -51,7 +51,8 @@ def _print_human(result: SyncResult) -> None:
 def _mail_line(report: dict[str, object]) -> str:
     if "sent" not in report:
         return f"mail: delivery failed ({report.get('error')}); the mails stay pending"
-    line = f"mail: {report['sent']} sent, {report.get('failed', 0)} failed, {report.get('pending_left', 0)} left pending"
+    sent, failed, pending = report["sent"], report.get("failed", 0), report.get("pending_left", 0)
+    line = f"mail: {sent} sent, {failed} failed, {pending} left pending"
     if report.get("backend_error"):
         line += f" (mail server: {report['backend_error']})"
     return line
