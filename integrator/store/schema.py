@@ -165,7 +165,7 @@ outbox = Table(
     ),
     Column("recipient", String(320), nullable=False),
     Column("locale", String(16)),
-    Column("status", String(16), nullable=False, comment="pending | sent | failed"),
+    Column("status", String(16), nullable=False, comment="pending | sent | failed | cancelled"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("created_at", Timestamp, nullable=False),

@@ -128,7 +128,7 @@ def upgrade() -> None:
         ),
         sa.Column("recipient", sa.String(length=320), nullable=False),
         sa.Column("locale", sa.String(length=16), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False, comment="pending | sent | failed"),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="pending | sent | failed | cancelled"),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
