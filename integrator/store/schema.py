@@ -147,7 +147,7 @@ run_actions = Table(
         "action",
         String(24),
         nullable=False,
-        comment="create | readd | update | remove | reject | quarantine | refused",
+        comment="reject | quarantine | refused (account changes are events)",
     ),
     Column("reason", Text),
 )
