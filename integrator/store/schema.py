@@ -156,7 +156,7 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("account_id", String(36), nullable=False, index=True),
+    Column("account_id", String(36), nullable=False),
     Column(
         "kind",
         String(32),
@@ -175,6 +175,8 @@ outbox = Table(
     Column("actor", String(256)),
     Column("context", Text, comment="JSON without secrets, e.g. the old login for login_changed"),
     Index("ix_outbox_status", "status", "id"),
+    # Leading with the account, so "is a newer mail of this kind pending?" never scans the pending queue.
+    Index("ix_outbox_account", "account_id", "kind", "status"),
 )
 
 quarantine = Table(

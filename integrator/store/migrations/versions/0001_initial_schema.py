@@ -145,7 +145,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_outbox_account_id"), ["account_id"], unique=False)
+        batch_op.create_index("ix_outbox_account", ["account_id", "kind", "status"], unique=False)
         batch_op.create_index("ix_outbox_status", ["status", "id"], unique=False)
 
     op.create_table(
@@ -253,7 +253,7 @@ def downgrade() -> None:
     op.drop_table("quarantine")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_status")
-        batch_op.drop_index(batch_op.f("ix_outbox_account_id"))
+        batch_op.drop_index("ix_outbox_account")
 
     op.drop_table("outbox")
     op.drop_table("locks")
