@@ -1,0 +1,309 @@
+"""The sync benchmark: one command, every figure of issue "Benchmark and performance" in one run.
+
+    .venv/bin/python bench/run.py [--customers N] [--store sqlite|postgresql|both] [--out DIR] [--json FILE]
+
+It writes an ERP of N customers (SQLite, read through the SQLite3 ODBC driver), then measures, each step in a
+fresh child process (so one step's peak memory never hides another's): the bare read of the source query with
+pyodbc `fetchmany` (the reference), the initial sync, a no-change resync, a resync after 1 % of customers
+changed their phone, a resync after 5 % lost the tag (`--allow-mass-removal`), and mail delivery to the file
+backend. Ratios are to the bare read measured in the same run, since machines are noisy. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+QUERY = (
+    "SELECT erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, sales_rep_email,"
+    " active, locale FROM customers"
+)
+FETCH_SIZE = 5000
+
+_PREFIXES = ["Hurtownia", "P.H.U.", "F.H.", "Przedsiębiorstwo Handlowe", "Delikatesy", "Sklep Spożywczy", "Zakład"]
+_NAMES = ["Łódź", "Żółw", "Kłos", "Świątek", "Gęś", "Dąbrowa", "Wiśnia", "Źródło", "Ćma", "Jabłoń", "Sójka"]
+_CITIES = ["Kraków", "Gdańsk", "Wrocław", "Poznań", "Łódź", "Białystok", "Rzeszów", "Toruń", "Częstochowa"]
+_TAGGED = ["b2b", " B2B", "B2b ", "hurt, b2b", "b2b,vip", "VIP, B2B ", "sieć,b2b,płatność 14 dni"]
+_UNTAGGED = ["", "hurt", "vip", "b2bx", "detal, sieć"]
+_REPS = [("Anna Kępińska", "anna.kepinska"), ("Piotr Nowak", "piotr.nowak"), ("Joanna Ćwiklińska", "j.cwiklinska")]
+
+
+def generate_erp(path: Path, customers: int, seed: int = 1) -> dict[str, int]:
+    """An ERP customer table: about two thirds tagged, ~1 % invalid e-mails, ~1 % inactive, some duplicates."""
+    rng = random.Random(seed)
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE customers (erp_id INTEGER PRIMARY KEY, name TEXT, email TEXT, tags TEXT, symbol TEXT,"
+        " tax_id TEXT, phone TEXT, price_level TEXT, discount NUMERIC, sales_rep TEXT, sales_rep_email TEXT,"
+        " active INTEGER, locale TEXT)"
+    )
+    counts = {"customers": customers, "tagged": 0}
+    rows = []
+    for erp_id in range(1, customers + 1):
+        tagged = rng.random() < 2 / 3
+        counts["tagged"] += tagged
+        city = rng.choice(_CITIES)
+        name = f"{rng.choice(_PREFIXES)} {rng.choice(_NAMES)} {city} {erp_id} sp. z o.o."
+        roll = rng.random()
+        if roll < 0.01:
+            email = rng.choice(["brak", "", None, "jan@@firma.pl", "tel. 601 234 567"])
+        elif roll < 0.015 and erp_id > 10:
+            email = f"zamowienia{erp_id - rng.randint(1, 10)}@firma{(erp_id - 1) % 997}.example.pl"
+        else:
+            email = f"zamowienia{erp_id}@firma{erp_id % 997}.example.pl"
+        rep, rep_mail = rng.choice(_REPS)
+        rows.append(
+            (
+                erp_id, name, email, rng.choice(_TAGGED if tagged else _UNTAGGED), f"K/{erp_id:07d}",
+                f"{rng.randrange(10**9, 10**10)}", f"+48 {rng.randrange(500_000_000, 899_999_999)}",
+                rng.choice(["Hurtowa", "Detaliczna", "Specjalna", "Dystrybutor"]), rng.choice([0, 2.5, 5, 7.5, 12]),
+                rep, f"{rep_mail}@hurtownia.example.pl", 0 if rng.random() < 0.01 else 1,
+                "en" if rng.random() < 0.03 else "pl",
+            )
+        )  # fmt: skip
+        if len(rows) == 50_000:
+            db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            rows = []
+    db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.commit()
+    db.close()
+    return counts
+
+
+def change_phones(path: Path, share: float) -> int:
+    """Give `share` of all customers a new phone number; returns how many changed."""
+    step = round(1 / share)
+    with sqlite3.connect(path) as db:
+        return db.execute("UPDATE customers SET phone = phone || '0' WHERE erp_id % ? = 0", (step,)).rowcount
+
+
+def untag(path: Path, share: float) -> int:
+    """Take the tag away from `share` of the tagged customers; returns how many lost it."""
+    step = round(1 / share)
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "UPDATE customers SET tags = 'hurt' WHERE erp_id % ? = 1 AND lower(tags) LIKE '%b2b%'"
+            " AND lower(tags) NOT LIKE '%b2bx%'",
+            (step,),
+        ).rowcount
+
+
+# -- workers: each measured step runs in its own process -------------------------------------------------
+
+
+def _config(state: dict[str, Any]) -> Any:
+    from integrator.config import config_from_dict
+
+    data = {
+        "source": {"kind": "odbc", "connection_string": f"Driver=SQLite3;Database={state['erp']}", "query": QUERY,
+                   "fetch_size": FETCH_SIZE},
+        "store": {"url": state["store_url"]},
+        "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": state["mail_dir"]}},
+        "logging": {"level": "warning"},
+    }  # fmt: skip
+    return config_from_dict(data, Path(state["dir"]) / "config.toml")
+
+
+def _bare_read(state: dict[str, Any]) -> dict[str, Any]:
+    """The reference: the same query, the same effective connection string, pyodbc `fetchmany`, nothing else."""
+    import pyodbc
+
+    from connectors.odbc import OdbcConnector
+
+    connection_string = OdbcConnector(_config(state).source).connection_string
+    started = time.perf_counter()
+    connection = pyodbc.connect(connection_string, autocommit=True)
+    cursor = connection.cursor()
+    cursor.execute(QUERY)
+    rows = 0
+    while batch := cursor.fetchmany(FETCH_SIZE):
+        rows += len(batch)
+    connection.close()
+    return {"seconds": time.perf_counter() - started, "records": rows}
+
+
+def _sync(state: dict[str, Any], allow_mass_removal: bool = False) -> dict[str, Any]:
+    from integrator.store.db import open_store
+    from integrator.sync import run_sync
+
+    config = _config(state)
+    engine = open_store(config.store.url)  # schema migration is set-up, not sync work
+    started = time.perf_counter()
+    result = run_sync(config, engine=engine, allow_mass_removal=allow_mass_removal)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "records": result.records,
+        "status": result.status,
+        **{k: getattr(result, k) for k in ("created", "updated", "removed", "unchanged", "rejected", "mails_queued")},
+        "timings": result.timings,
+    }
+
+
+def _deliver(state: dict[str, Any]) -> dict[str, Any]:
+    from integrator.mail.delivery import deliver_pending
+    from integrator.store.db import open_store
+
+    config = _config(state)
+    engine = open_store(config.store.url)
+    started = time.perf_counter()
+    report = deliver_pending(engine, config, limit=state.get("deliver_limit"))
+    return {"seconds": time.perf_counter() - started, "records": report.sent, "sent": report.sent,
+            "pending_left": report.pending_left}  # fmt: skip
+
+
+WORKERS = {
+    "bare": _bare_read,
+    "initial": _sync,
+    "nochange": _sync,
+    "change_1pct": _sync,
+    "untag_5pct": lambda state: _sync(state, allow_mass_removal=True),
+    "deliver": _deliver,
+}
+
+
+def _worker(step: str, state_file: str) -> None:
+    import gc
+
+    state = json.loads(Path(state_file).read_text())
+    gc.collect()
+    outcome = WORKERS[step](state)
+    outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(outcome))
+
+
+def _measure(step: str, state: dict[str, Any]) -> dict[str, Any]:
+    state_file = Path(state["dir"]) / "state.json"
+    state_file.write_text(json.dumps(state))
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", step, "--state", str(state_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"step {step} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+
+def _postgres_database() -> tuple[str, Any]:
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+def run_store(store: str, base_erp: Path, out: Path, customers: int, deliver_limit: int | None) -> list[dict[str, Any]]:
+    """Every step against one store, starting from a fresh copy of the generated ERP."""
+    work = out / store
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    erp = work / "erp.db"
+    shutil.copy(base_erp, erp)
+    drop = None
+    if store == "postgresql":
+        store_url, drop = _postgres_database()
+    else:
+        store_url = f"sqlite:///{work / 'store.db'}"
+    state = {"dir": str(work), "erp": str(erp), "store_url": store_url, "mail_dir": str(work / "mail"),
+             "deliver_limit": deliver_limit}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    try:
+        bare = _measure("bare", state)
+        rows.append({"step": "bare read (reference)", **bare})
+        for step, label, prepare in (
+            ("initial", "initial sync", None),
+            ("nochange", "no-change resync", None),
+            ("change_1pct", "resync, 1 % changed a field", lambda: change_phones(erp, 0.01)),
+            ("untag_5pct", "resync, 5 % lost the tag", lambda: untag(erp, 0.05)),
+            ("deliver", "mail deliver (file)", None),
+        ):
+            if prepare:
+                prepare()
+            rows.append({"step": label, **_measure(step, state)})
+    finally:
+        if drop:
+            drop()
+    for row in rows:
+        row["store"] = store
+        row["customers"] = customers
+        row["ratio"] = row["seconds"] / bare["seconds"]
+        row["records_per_s"] = row["records"] / row["seconds"] if row["seconds"] else 0.0
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results as a markdown table."""
+    lines = [
+        "| store | N | step | seconds | × bare read | records/s | peak RSS (MiB) | outcome |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        if "created" in r:
+            outcome = (
+                f"created {r['created']}, updated {r['updated']}, removed {r['removed']}, unchanged {r['unchanged']}"
+            )
+        elif "sent" in r:
+            outcome = f"sent {r['sent']}, pending {r['pending_left']}"
+        else:
+            outcome = f"{r['records']} rows"
+        lines.append(
+            f"| {r['store']} | {r['customers']:,} | {r['step']} | {r['seconds']:.2f} | {r['ratio']:.2f} |"
+            f" {r['records_per_s']:,.0f} | {r['peak_rss_mb']:.0f} | {outcome} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000, help="ERP size (default 100,000)")
+    parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder (default bench/out)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--deliver-limit", type=int, default=20_000, help="mails to deliver (0: all queued)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        _worker(args.worker, args.state)
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = args.out / f"erp-{args.customers}.db"
+    started = time.perf_counter()
+    counts = generate_erp(base, args.customers)
+    print(f"generated {counts['customers']:,} customers ({counts['tagged']:,} tagged) in "
+          f"{time.perf_counter() - started:.1f} s: {base}", file=sys.stderr)  # fmt: skip
+    stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
+    rows: list[dict[str, Any]] = []
+    for store in stores:
+        rows += run_store(store, base, args.out, args.customers, args.deliver_limit or None)
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The benchmark at a small N, so it cannot rot: every step runs and reports sane counts (never timings)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver, require_service
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+
+
+def _bench():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["bench_run"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_benchmark_runs_every_step_with_sane_counts(tmp_path: Path, store: str) -> None:
+    """2,000 customers: the initial sync creates the eligible ones, a rerun changes nothing, 1 % and 5 % show."""
+    require_odbc_driver("SQLite3")
+    if store == "postgresql":
+        require_service("PostgreSQL", PG_HOST, PG_PORT)
+    bench = _bench()
+    base = tmp_path / "erp.db"
+    counts = bench.generate_erp(base, 2000)
+    assert 1200 < counts["tagged"] < 1500
+    rows = {row["step"]: row for row in bench.run_store(store, base, tmp_path, 2000, deliver_limit=200)}
+    assert list(rows) == [
+        "bare read (reference)",
+        "initial sync",
+        "no-change resync",
+        "resync, 1 % changed a field",
+        "resync, 5 % lost the tag",
+        "mail deliver (file)",
+    ]
+    assert rows["bare read (reference)"]["records"] == 2000
+    initial = rows["initial sync"]
+    assert initial["status"] == "ok" and 1150 < initial["created"] <= counts["tagged"]
+    assert initial["mails_queued"] == initial["created"]
+    nochange = rows["no-change resync"]
+    assert (nochange["created"], nochange["updated"], nochange["removed"]) == (0, 0, 0)
+    assert nochange["unchanged"] == initial["created"]
+    changed = rows["resync, 1 % changed a field"]
+    assert 5 <= changed["updated"] <= 20 and changed["removed"] == 0
+    untagged = rows["resync, 5 % lost the tag"]
+    assert 40 <= untagged["removed"] <= 90 and untagged["created"] == 0
+    assert 150 <= rows["mail deliver (file)"]["sent"] <= 200  # mails of removed accounts are cancelled, not sent
+    assert all(row["peak_rss_mb"] > 0 and row["ratio"] > 0 for row in rows.values())
+    assert "| initial sync |" in bench.markdown(list(rows.values()))
