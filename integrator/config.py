@@ -151,6 +151,9 @@ class StoreConfig(_Section):
 
     url: str = "sqlite:///integrator.db"
     """SQLAlchemy URL; relative SQLite paths resolve against the config's folder."""
+    batch_size: Annotated[int, Field(ge=1)] = 100_000
+    """Accounts written per transaction when a sync applies its plan (each batch commits accounts, events and
+    mails together); larger batches load faster, smaller ones hold the store's write lock for less time."""
 
 
 class AccountsConfig(_Section):

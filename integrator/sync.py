@@ -253,6 +253,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             run_id=run_id or 0,
             readd=config.accounts.readd,
             removal_notice=config.mail.send_removal_notice,
+            batch_size=config.store.batch_size,
             heartbeat=(lock.renew if lock else lambda: None),
         )
         applier.resolve_update_ids()

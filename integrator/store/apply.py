@@ -74,8 +74,7 @@ class Applier:
         run_id: int,
         readd: str = "new_identity",
         removal_notice: bool = False,
-        batch_size: int = 50000,
-        create_batch_size: int = 200000,
+        batch_size: int = 100_000,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self.conn = connection
@@ -84,7 +83,6 @@ class Applier:
         self.readd = readd
         self.removal_notice = removal_notice
         self.batch_size = batch_size
-        self.create_batch_size = create_batch_size
         self.heartbeat = heartbeat
         self.result = ApplyResult()
 
@@ -314,8 +312,8 @@ class Applier:
         self.conn.commit()
         # Creates are set-based and touch every index at random places (UUIDs, logins): fewer, larger
         # transactions write each index page once instead of once per batch.
-        for low in range(0, top, self.create_batch_size):
-            high = low + self.create_batch_size
+        for low in range(0, top, self.batch_size):
+            high = low + self.batch_size
             self._transaction(
                 lambda lo=low, hi=high: self._create_range(lo, hi),
                 lambda lo=low, hi=high: self._create_each(lo, hi),
