@@ -1,7 +1,8 @@
 """One sync at a time per store: a lease row in `locks`, renewed while the run works.
 
 A lease (rather than an advisory lock) works the same on SQLite, PostgreSQL and MariaDB, and a process killed
-with SIGKILL stops renewing it, so its lock expires after `lease_seconds` instead of blocking forever.
+with SIGKILL stops renewing it, so its lock expires after `lease_seconds` instead of blocking forever. A lock
+whose holder ran on this very host and no longer exists is taken over at once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,21 @@ from integrator.errors import LockBusy
 from integrator.store.schema import locks
 
 __all__ = ["SyncLock"]
+
+
+def _dead_here(holder: str) -> bool:
+    """True when `holder` ("host:pid:…") names a process of this host that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 class SyncLock:
@@ -44,6 +60,15 @@ class SyncLock:
             ).rowcount
             if taken:
                 return True
+            holder = conn.execute(sa.select(locks.c.holder).where(locks.c.name == self.name)).scalar()
+            if holder is not None and _dead_here(holder):
+                taken = conn.execute(
+                    locks.update()
+                    .where(locks.c.name == self.name, locks.c.holder == holder)
+                    .values(holder=self.holder, acquired_at=now, expires_at=now + self.lease)
+                ).rowcount
+                if taken:
+                    return True
         try:
             with self.engine.begin() as conn:
                 conn.execute(
