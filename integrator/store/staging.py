@@ -22,24 +22,18 @@ _COLUMNS = ("seq", "action", "erp_id", "account_id", "login", "fingerprint", *ST
 
 
 def _staging_table(metadata: sa.MetaData) -> sa.Table:
+    # Unbounded text: a value too long for `accounts` must fail (and be quarantined) when that one account is
+    # applied, not take the whole staging batch, and so the run, down with it.
     return sa.Table(
         "sync_staging",
         metadata,
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("action", sa.String(16), nullable=False),
-        sa.Column("erp_id", sa.String(64), nullable=False),
+        sa.Column("erp_id", sa.Text, nullable=False),
         sa.Column("account_id", sa.String(36), nullable=False),
-        sa.Column("login", sa.String(320), nullable=False),
+        sa.Column("login", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.String(16), nullable=False),
-        sa.Column("name", sa.Text),
-        sa.Column("symbol", sa.String(128)),
-        sa.Column("tax_id", sa.String(64)),
-        sa.Column("phone", sa.String(128)),
-        sa.Column("price_level", sa.String(128)),
-        sa.Column("discount", sa.Numeric(9, 4)),
-        sa.Column("sales_rep", sa.String(256)),
-        sa.Column("sales_rep_email", sa.String(320)),
-        sa.Column("locale", sa.String(16)),
+        *(sa.Column(name, sa.Numeric(24, 6) if name == "discount" else sa.Text) for name in STAGED_FIELDS),
         prefixes=["TEMPORARY"],
     )
 
