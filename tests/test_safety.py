@@ -164,3 +164,24 @@ def test_rule_that_raises_quarantines_only_that_record(
     result = run_sync(config, engine=engine)
     assert (result.status, result.quarantined, result.removed) == ("quarantined", 1, 1)
     assert "rule:boom" in result.quarantine[0]["error"] and live_count(engine) == 4
+
+
+def test_refused_run_records_what_it_refused(erp: SqliteErp, tmp_path: Path) -> None:
+    """A run refused by the deletion guard is in the history with every refused removal and its reason."""
+    from integrator.store.queries import actions_of_run
+
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path, safety={"max_removals": 1})
+    engine = open_store(config.store.url)
+    run_sync(config, engine=engine)
+    erp.set(1, tags="")
+    erp.delete(2)
+    refused = run_sync(config, engine=engine)
+    assert (refused.status, refused.exit_code) == ("refused", 4)
+    with engine.connect() as conn:
+        status = conn.execute(sa.select(runs.c.status).where(runs.c.id == refused.run_id)).scalar()
+        actions = list(actions_of_run(conn, refused.run_id))
+    assert status == "refused"
+    assert {(a["erp_id"], a["action"]) for a in actions} == {("1", "refused"), ("2", "refused")}
+    reasons = {a["erp_id"]: a["reason"] for a in actions}
+    assert "missing_tag" in reasons["1"] and "not_in_source" in reasons["2"]
+    assert live_count(engine) == 5
