@@ -201,13 +201,13 @@ class RowDigester:
     choice depends on the columns only, so a row's digest is the same in every run.
     """
 
-    __slots__ = ("_erp_at", "_seeds", "_serialise")
+    __slots__ = ("_erp_at", "digest")
 
     def __init__(self, erp_id_position: int, key: bytes, column_types: Sequence[Any] | None = None) -> None:
         self._erp_at = erp_id_position
-        self._seeds = (zlib.crc32(key), zlib.adler32(key))
         simple = column_types is not None and all(kind in _MARSHALLABLE for kind in column_types)
-        self._serialise: Callable[[Any], bytes] = _marshalled if simple else _pickled
+        self.digest: Callable[[Sequence[Any]], str] = _digest_function(key, simple)
+        """`digest(row)`: 16 hex digits identifying the row's values under this reading."""
 
     def erp_id_of(self, row: Sequence[Any]) -> str:
         """The erp_id exactly as `convert` would give it ("" when missing)."""
@@ -218,25 +218,37 @@ class RowDigester:
             return value.strip()
         return _text_of(value) or ""
 
-    def digest(self, row: Sequence[Any]) -> str:
-        """16 hex digits identifying the row's values under this reading.
 
-        CRC-32 and Adler-32, seeded by the reading key, side by side: this detects changed rows (it is not a
-        defence against forged ones) at a third of the cost of a cryptographic hash, on a million rows a run.
-        """
-        data = self._serialise(tuple(row))
-        crc_seed, adler_seed = self._seeds
-        return f"{zlib.crc32(data, crc_seed):08x}{zlib.adler32(data, adler_seed):08x}"
+def _digest_function(key: bytes, marshallable: bool) -> Callable[[Sequence[Any]], str]:
+    """CRC-32 and Adler-32 of the serialised row, seeded by the reading key, side by side.
+
+    This detects changed rows (it is no defence against forged ones) at a third of the cost of a cryptographic
+    hash; it runs once per row, a million times a sync, hence a closure over locals.
+    """
+    crc_seed, adler_seed = zlib.crc32(key), zlib.adler32(key)
+    crc32, adler32, dumps = zlib.crc32, zlib.adler32, marshal.dumps
+
+    if not marshallable:
+
+        def digest_pickled(row: Sequence[Any]) -> str:
+            data = _pickled(tuple(row))
+            return f"{crc32(data, crc_seed):08x}{adler32(data, adler_seed):08x}"
+
+        return digest_pickled
+
+    def digest(row: Sequence[Any]) -> str:
+        try:
+            # Version 2: later versions mark objects referenced elsewhere (FLAG_REF), so the same values
+            # could serialise differently from one call, or one process, to the next.
+            data = dumps(tuple(row), 2)
+        except ValueError:  # a driver returned a type its column description did not announce
+            data = _pickled(tuple(row))
+        return f"{crc32(data, crc_seed):08x}{adler32(data, adler_seed):08x}"
+
+    return digest
 
 
 _MARSHALLABLE = frozenset({str, int, float, bool, bytes, bytearray})
-
-
-def _marshalled(values: Any) -> bytes:
-    try:
-        return marshal.dumps(values)
-    except ValueError:  # a driver returned a type its column description did not announce
-        return _pickled(values)
 
 
 def _pickled(values: Any) -> bytes:

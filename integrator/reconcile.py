@@ -158,7 +158,7 @@ class Reconciler:
         """The normalised tag, for the untagged-row fast path (None: every row is judged by the rules)."""
         self._seen: set[str] = set()  # live customers met in the source
         self._winners: dict[str, str] = {}  # login -> erp_id holding it so far (judged records only)
-        self._won: dict[str, str] = {}  # erp_id -> the login it holds as a winner
+        self._won: dict[str, str] = {}  # live erp_id -> the login it holds as a winner
         self._staged_new: set[str] = set()  # erp_ids staged for create (duplicate-id detection)
         self._staged_updates: set[str] = set()  # live erp_ids staged for update
         self._rejected_live: dict[str, tuple[str, ...]] = {}
@@ -258,7 +258,8 @@ class Reconciler:
             self._lose(erp_id)
             return False
         self._winners[login] = erp_id
-        self._won[erp_id] = login
+        if erp_id in self._fingerprints:  # only live accounts can move away from a login they hold
+            self._won[erp_id] = login
         if holder is not None:
             self._lose(holder)
         return True

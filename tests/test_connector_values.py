@@ -272,3 +272,17 @@ def test_rows_layout_keeps_blank_ids_apart_and_carries_problems() -> None:
     )
     assert [r.erp_id for r in records] == ["", "", "5"]
     assert records[2].problems == ("active: cannot read 'maybe' as yes/no",)
+
+
+def test_row_digest_depends_on_values_only() -> None:
+    """The same values give the same digest however often they are referenced; other values or keys do not."""
+    from connectors.values import RowDigester
+
+    digester = RowDigester(0, b"key", [int, str, str, float])
+    name = "".join(["Zakład ", "Łódź"])  # built at run time: not an interned constant
+    row = (7, name, "pl", 2.5)
+    first = digester.digest(row)
+    held = [row, row, name, name]  # extra references must not change the serialised bytes
+    assert digester.digest(row) == first == digester.digest(list(row))
+    assert held and digester.digest((7, name, "en", 2.5)) != first
+    assert RowDigester(0, b"other key", [int, str, str, float]).digest(row) != first
