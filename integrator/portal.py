@@ -181,19 +181,27 @@ def _set_password(conn: sa.Connection, account: Any, password_hash: str, now: da
     _event(conn, account, "activated" if activating else "password_changed", PORTAL_ACTOR, now, via=via)
 
 
+def _admit(engine: Engine, login: str, password: str, now: Any) -> tuple[Any, PortalResult | None]:
+    """Authenticate, then the checks every use of a password shares: an expired temporary one, a block."""
+    with engine.connect() as conn:
+        who = _authenticate(conn, login, password)
+    if who is None:
+        return None, PortalResult(Outcome.WRONG_CREDENTIALS)
+    if who.temporary is not None and who.temporary.expires_at <= now:
+        return who, PortalResult(Outcome.EXPIRED, who.account.id)
+    if who.account.blocked:
+        return who, PortalResult(Outcome.BLOCKED, who.account.id, who.account.blocked_reason)
+    return who, None
+
+
 # -- portal-facing ---------------------------------------------------------------------------------------
 def login(engine: Engine, login: str, password: str) -> PortalResult:
     """Check a login: ok, wrong credentials, expired temporary password, blocked (with reason) or must change."""
     now = utcnow()
-    with engine.connect() as conn:
-        who = _authenticate(conn, login, password)
-    if who is None:
-        return PortalResult(Outcome.WRONG_CREDENTIALS)
+    who, refusal = _admit(engine, login, password, now)
+    if refusal is not None:
+        return refusal
     account = who.account
-    if who.temporary is not None and who.temporary.expires_at <= now:
-        return PortalResult(Outcome.EXPIRED, account.id)
-    if account.blocked:
-        return PortalResult(Outcome.BLOCKED, account.id, account.blocked_reason)
     values: dict[str, Any] = {"last_login_at": now}
     if who.temporary is None and secrets.needs_rehash(account.password_hash):
         values["password_hash"] = secrets.hash_password(password)
@@ -250,15 +258,10 @@ def activate(engine: Engine, token: str, new_password: str) -> PortalResult:
 def change_password(engine: Engine, login: str, old_password: str, new_password: str) -> PortalResult:
     """Change the password, proving the old one (or the temporary one, which activates a pending account)."""
     now = utcnow()
-    with engine.connect() as conn:
-        who = _authenticate(conn, login, old_password)
-    if who is None:
-        return PortalResult(Outcome.WRONG_CREDENTIALS)
+    who, refusal = _admit(engine, login, old_password, now)
+    if refusal is not None:
+        return refusal
     account = who.account
-    if who.temporary is not None and who.temporary.expires_at <= now:
-        return PortalResult(Outcome.EXPIRED, account.id)
-    if account.blocked:
-        return PortalResult(Outcome.BLOCKED, account.id, account.blocked_reason)
     problem = password_problem(new_password, account.login)
     if problem is None and new_password == old_password:
         problem = "the new password must differ from the old one"
