@@ -179,13 +179,13 @@ def run_sync(
     connector = make_connector(config.source)
     rules = build_engine(config.rules)
     lock = None
+    if not dry_run:
+        lock = SyncLock(engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds)
+        lock.acquire()
     # A sync allocates millions of small objects and frees none until it ends: the cyclic collector would
     # re-walk the ever-growing ledger again and again (quadratic in practice) for nothing to collect.
     collecting = gc.isenabled()
     gc.disable()
-    if not dry_run:
-        lock = SyncLock(engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds)
-        lock.acquire()
     try:
         with engine.connect() as conn:
             run_id = None if dry_run else start_run(conn, "only" if only else trigger)

@@ -185,3 +185,14 @@ def test_refused_run_records_what_it_refused(erp: SqliteErp, tmp_path: Path) -> 
     reasons = {a["erp_id"]: a["reason"] for a in actions}
     assert "missing_tag" in reasons["1"] and "not_in_source" in reasons["2"]
     assert live_count(engine) == 5
+
+
+def test_a_refused_lock_leaves_the_process_as_it_found_it(erp: SqliteErp, tmp_path: Path) -> None:
+    """A sync stopped by the lock leaves the garbage collector on (the daemon lives on after it)."""
+    import gc
+
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+    engine = open_store(config.store.url)
+    with SyncLock(engine, lease_seconds=60), pytest.raises(LockBusy):
+        run_sync(config, engine=engine)
+    assert gc.isenabled()
