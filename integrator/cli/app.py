@@ -116,26 +116,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    # Command modules register themselves on import; each is one command or group.
+    # Command modules register themselves on the group when imported; each is one command or group.
     import importlib
 
-    for name in (
-        "sync",
-        "accounts",
-        "check",
-        "block",
-        "history",
-        "access",
-        "daemon",
-        "mail",
-        "credentials",
-        "demo",
-    ):
-        try:
-            importlib.import_module(f"integrator.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"integrator.cli.{name}":
-                raise
+    for name in ("sync", "accounts", "check", "block", "history", "access", "daemon", "mail", "credentials", "demo"):
+        importlib.import_module(f"integrator.cli.{name}")
 
 
 _register()
