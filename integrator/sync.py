@@ -10,6 +10,7 @@ import gc
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -173,8 +174,13 @@ def run_sync(
     only: str | None = None,
     trigger: str = "cli",
     engine: Engine | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> SyncResult:
-    """Run one sync and return its summary; fatal source/store errors end as status "failed"."""
+    """Run one sync and return its summary; fatal source/store errors end as status "failed".
+
+    `progress(phase, count)`, when given, is told how far the read ("read", records so far) and the apply
+    ("apply", accounts written so far) have come, for a progress display.
+    """
     engine = engine or open_store(config.store.url)
     connector = make_connector(config.source)
     rules = build_engine(config.rules)
@@ -191,7 +197,9 @@ def run_sync(
             run_id = None if dry_run else start_run(conn, "only" if only else trigger)
             structlog.contextvars.bind_contextvars(run_id=run_id)
             try:
-                result = _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only)
+                result = _run(
+                    conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress
+                )
             finally:
                 structlog.contextvars.unbind_contextvars("run_id")
     finally:
@@ -218,7 +226,7 @@ def reading_key(config: Config) -> bytes:
     return hashlib.blake2b(json.dumps(reading, sort_keys=True).encode(), digest_size=32).digest()
 
 
-def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only) -> SyncResult:  # type: ignore[no-untyped-def]
+def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress) -> SyncResult:  # type: ignore[no-untyped-def]
     log.info("sync_started", source=connector.describe(), dry_run=dry_run, only=only)
     started = time.perf_counter()
     plan = Plan()
@@ -236,10 +244,13 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             tag=normalize_tag(config.rules.tag),
         )
         plan = reconciler.plan
-        records = connector.records(only=only, digest_key=reading_key(config), skip=reconciler.skip)
+        skip = reconciler.skip if progress is None else _counting(reconciler, progress)
+        records = connector.records(only=only, digest_key=reading_key(config), skip=skip)
         for count, record in enumerate(records, 1):
             reconciler.feed(record)
             if count % _RENEW_EVERY == 0:
+                if progress is not None:
+                    progress("read", plan.records)
                 checkpoint("sync.read")
                 if lock is not None:
                     lock.renew()
@@ -254,8 +265,8 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             readd=config.accounts.readd,
             removal_notice=config.mail.send_removal_notice,
             batch_size=config.store.batch_size,
-            heartbeat=(lock.renew if lock else lambda: None),
         )
+        applier.heartbeat = lambda: _heartbeat(applier, lock, progress)
         applier.resolve_update_ids()
         readds = applier.mark_readds()
         read_seconds = time.perf_counter() - started
@@ -263,6 +274,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     except GuardRefusal as refusal:
         conn.rollback()
         result = _result_from(plan, run_id, "refused", None, 0)
+        result.created = result.updated = 0  # counts of what the run wrote: nothing of a refused run is applied
         result.refused, result.message = refusal.details, str(refusal)
         log.warning("sync_refused", reason=str(refusal), refused=len(refusal.details))
         if run_id is not None:
@@ -307,6 +319,27 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     finish_run(conn, run_id, result.status, _counts(result), _summary(result))
     log.info("sync_finished", status=result.status, **_counts(result), **result.timings)
     return result
+
+
+def _counting(reconciler: Reconciler, progress: Callable[[str, int], None]) -> Callable[..., bool]:
+    """`reconciler.skip`, reporting progress every few thousand rows (skipped rows never reach the loop)."""
+    skip, plan = reconciler.skip, reconciler.plan
+
+    def counting_skip(erp_id: str, digest: str, tags: frozenset[str]) -> bool:
+        if plan.records % 5000 == 0:
+            progress("read", plan.records)
+        return skip(erp_id, digest, tags)
+
+    return counting_skip
+
+
+def _heartbeat(applier: Applier, lock: SyncLock | None, progress: Callable[[str, int], None] | None) -> None:
+    """After every apply transaction: renew the lock, report how many accounts are written."""
+    if lock is not None:
+        lock.renew()
+    if progress is not None:
+        done = applier.result
+        progress("apply", done.created + done.updated + done.refreshed + done.removed)
 
 
 def _summary(result: SyncResult) -> dict[str, Any]:

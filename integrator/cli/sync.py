@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from integrator.cli.app import config_option, handle_errors, main
 from integrator.cli.output import console, print_json, print_table
@@ -67,7 +68,18 @@ def _mail_line(report: dict[str, object]) -> str:
 @handle_errors
 def sync_command(config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool) -> None:
     """Sync now: read the ERP, apply creates, updates and removals, queue (and deliver) mail."""
-    result = run_sync(config, dry_run=dry_run, allow_mass_removal=allow_mass_removal, only=only)
+    options = {"dry_run": dry_run, "allow_mass_removal": allow_mass_removal, "only": only}
+    if as_json or not sys.stdout.isatty():
+        result = run_sync(config, **options)
+    else:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("connecting")
+            labels = {"read": "read {:,} ERP records", "apply": "wrote {:,} accounts"}
+
+            def show(phase: str, count: int) -> None:
+                bar.update(task, description=labels[phase].format(count))
+
+            result = run_sync(config, progress=show, **options)
     if as_json:
         print_json(result.to_json())
     else:
