@@ -307,7 +307,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         applier.create()
         record_rejections(conn, run_id, plan.rejections)
         applied = applier.result
-        record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None)
+        record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None, only=only)
     except BaseException as exc:
         conn.rollback()
         finish_run(conn, run_id, "failed", {}, {}, error=f"{type(exc).__name__}: {exc}")

@@ -57,8 +57,11 @@ def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rej
     conn.commit()
 
 
-def record_quarantine(conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool) -> None:
-    """Keep the quarantine list current: add or bump what failed now, drop what applied cleanly."""
+def record_quarantine(
+    conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool, only: str | None = None
+) -> None:
+    """Keep the quarantine list current: add or bump what failed now, drop what applied cleanly (every other
+    customer after a full run; the one customer of a `--only` run)."""
     now = utcnow()
     failed_ids = [q.erp_id for q in items]
     for item in items:
@@ -88,4 +91,6 @@ def record_quarantine(conn: sa.Connection, run_id: int, items: Sequence[Quaranti
         if failed_ids:
             stale = stale.where(quarantine.c.last_run_id != run_id)
         conn.execute(stale)
+    elif only is not None and only not in failed_ids:
+        conn.execute(quarantine.delete().where(quarantine.c.erp_id == only))
     conn.commit()
