@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 
@@ -43,9 +47,38 @@ def _alembic_config(connection: sa.Connection) -> AlembicConfig:
     return cfg
 
 
+def _at_head(connection: sa.Connection) -> bool:
+    heads = ScriptDirectory.from_config(_alembic_config(connection)).get_heads()
+    return set(MigrationContext.configure(connection).get_current_heads()) == set(heads)
+
+
+@contextlib.contextmanager
+def _migration_lock(connection: sa.Connection) -> Iterator[None]:
+    """Processes opening a store that needs migrating take turns (two first runs on a new store would both
+    create the tables, and all but one fail): the upgrade then finds the schema current and does nothing."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7046317723160)")  # released at commit
+        yield
+    elif dialect in ("mysql", "mariadb"):
+        connection.exec_driver_sql("SELECT GET_LOCK('integrator.migrate', 300)")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql("SELECT RELEASE_LOCK('integrator.migrate')")
+    else:
+        if dialect == "sqlite":  # the write lock now (waiting out busy_timeout), not at the first DDL
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    with engine.begin() as connection:
+    """Bring the schema to the newest revision (idempotent; concurrent callers take turns)."""
+    with engine.connect() as connection:
+        current = _at_head(connection)
+    if current:  # the common case needs no lock, so opening a store never waits for a running sync
+        return
+    with engine.begin() as connection, _migration_lock(connection):
         command.upgrade(_alembic_config(connection), "head")
 
 

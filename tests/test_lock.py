@@ -1,0 +1,160 @@
+"""One sync at a time per store: a second sync exits 4 with a clear message or waits its turn, concurrent syncs
+never create anything twice, and a lock left by a killed process does not block for longer than its lease.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from support.crash import INTEGRATOR, integrator, integrator_json, killed, write_config
+from support.erp import SqliteErp, make_config
+
+from integrator.clock import utcnow
+from integrator.errors import LockBusy
+from integrator.store.db import open_store
+from integrator.store.lock import SyncLock
+from integrator.store.schema import accounts, locks, outbox, runs
+
+
+@pytest.fixture
+def erp(tmp_path: Path, sqlite_odbc: str) -> SqliteErp:
+    erp = SqliteErp(tmp_path / "erp.db")
+    for erp_id in range(1, 21):
+        erp.add(erp_id)
+    return erp
+
+
+def count(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def lock_row(engine: sa.Engine) -> sa.Row | None:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(locks).where(locks.c.name == "sync")).first()
+
+
+def test_second_sync_exits_4_with_a_clear_message(erp: SqliteErp, store_url: str, tmp_path: Path) -> None:
+    """While another process holds the store's lock, `integrator sync` exits 4 naming the holder, writes nothing,
+    and runs normally once the lock is released."""
+    config = make_config(erp, store_url, tmp_path)
+    engine = open_store(store_url)
+    holder = SyncLock(engine, lease_seconds=60)
+    with holder:
+        done = integrator(config, "sync", "--json")
+    assert done.returncode == 4, done.stderr
+    assert "another sync is running on this store" in done.stderr and holder.holder in done.stderr
+    assert (count(engine, runs), count(engine, accounts)) == (0, 0)
+    assert integrator_json(config, "sync")["created"] == 20
+
+
+def test_second_sync_waits_up_to_wait_seconds_and_then_runs(erp: SqliteErp, tmp_path: Path) -> None:
+    """With `[lock] wait_seconds`, a sync meeting a held lock waits; it runs when the holder lets go in time and
+    exits 4 when the wait runs out first."""
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path, lock={"wait_seconds": 30})
+    engine = open_store(config.store.url)
+    holder = SyncLock(engine, lease_seconds=60)
+    holder.acquire()
+    releaser = threading.Timer(2.0, holder.release)
+    releaser.start()
+    started = time.monotonic()
+    summary = integrator_json(config, "sync")
+    releaser.join()
+    assert summary["created"] == 20 and time.monotonic() - started >= 2.0
+
+    impatient = make_config(erp, config.store.url, tmp_path, lock={"wait_seconds": 1})
+    with SyncLock(engine, lease_seconds=60):
+        started = time.monotonic()
+        done = integrator(impatient, "sync")
+    assert done.returncode == 4 and "another sync is running" in done.stderr
+    assert time.monotonic() - started >= 1.0
+
+
+def test_concurrent_syncs_on_a_new_store_take_turns_and_create_everything_once(
+    erp: SqliteErp, store_url: str, tmp_path: Path
+) -> None:
+    """Three syncs started at the same moment on a new store (each creating its schema, then waiting for the
+    lock) all succeed, one after another: every customer has one account and one activation mail."""
+    for erp_id in range(21, 301):
+        erp.add(erp_id)
+    config = make_config(erp, store_url, tmp_path, lock={"wait_seconds": 120}, store={"batch_size": 50})
+    path = write_config(config)
+    children = [
+        subprocess.Popen([INTEGRATOR, "sync", "--config", str(path)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]  # fmt: skip
+    codes = [child.wait(timeout=180) for child in children]
+    assert codes == [0, 0, 0], [child.stderr.read()[-2000:] for child in children if child.stderr]
+    engine = open_store(store_url)
+    with engine.connect() as conn:
+        per_customer = collections.Counter(conn.execute(sa.select(accounts.c.erp_id)).scalars())
+        mails = collections.Counter(conn.execute(sa.select(outbox.c.account_id)).scalars())
+        created = sorted(conn.execute(sa.select(runs.c.created)).scalars())
+    assert len(per_customer) == 300 and set(per_customer.values()) == {1}
+    assert len(mails) == 300 and set(mails.values()) == {1}
+    assert created == [0, 0, 300]
+    assert lock_row(engine) is None  # each released it
+
+
+def test_lock_of_a_sync_killed_on_this_host_is_taken_over_at_once(
+    erp: SqliteErp, store_url: str, tmp_path: Path
+) -> None:
+    """A sync SIGKILLed while holding the lock leaves its lease behind; the next sync on the same host sees the
+    holder's process is gone and runs at once instead of waiting out the lease."""
+    config = make_config(erp, store_url, tmp_path)
+    engine = open_store(store_url)
+    killed(config, "sync", crash_at="sync.before_apply:1")
+    left = lock_row(engine)
+    assert left is not None and left.holder.startswith(socket.gethostname() + ":")
+    assert left.expires_at > utcnow()  # still within its 300 s lease
+    started = time.monotonic()
+    assert integrator_json(config, "sync")["created"] == 20
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_lock_of_a_sync_killed_elsewhere_expires_after_its_lease(erp: SqliteErp, tmp_path: Path) -> None:
+    """A lease left by a sync killed on another machine (whose process cannot be checked from here) refuses
+    syncs until `lease_seconds` have passed, then is taken over."""
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path, lock={"lease_seconds": 10})
+    engine = open_store(config.store.url)
+    killed(config, "sync", crash_at="sync.before_apply:1")
+    left = lock_row(engine)
+    assert left is not None
+    elsewhere = "erp-sync-02" + left.holder[left.holder.index(":") :]  # the same lease, held on another host
+    with engine.begin() as conn:
+        conn.execute(locks.update().where(locks.c.name == "sync").values(holder=elsewhere))
+    refused = integrator(config, "sync")
+    assert refused.returncode == 4 and "erp-sync-02" in refused.stderr
+    time.sleep(max(0.0, (left.expires_at - utcnow()).total_seconds()) + 0.5)
+    assert integrator_json(config, "sync")["created"] == 20
+    assert lock_row(engine) is None
+
+
+def test_a_holder_whose_lease_was_taken_over_stops_and_leaves_the_new_lock_alone(store_url: str) -> None:
+    """A stalled holder whose lease ran out and was taken over gets LockBusy on its next renewal, and its
+    release does not free the new holder's lock."""
+    engine = open_store(store_url)
+    stalled = SyncLock(engine, lease_seconds=60)
+    stalled.acquire()
+    stalled.renew(force=True)
+    with engine.begin() as conn:  # its lease runs out (it stalled, or its host lost the network)
+        conn.execute(locks.update().where(locks.c.name == "sync").values(expires_at=utcnow() - timedelta(seconds=1)))
+    successor = SyncLock(engine, lease_seconds=60)
+    successor.acquire()
+    with pytest.raises(LockBusy, match="taken over"):
+        stalled.renew(force=True)
+    stalled.release()
+    row = lock_row(engine)
+    assert row is not None and row.holder == successor.holder
+    successor.release()
+    assert lock_row(engine) is None
