@@ -22,6 +22,7 @@ from integrator.errors import LockBusy
 from integrator.store.db import open_store
 from integrator.store.lock import SyncLock
 from integrator.store.schema import accounts, locks, outbox, runs
+from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver
 
 
 @pytest.fixture
@@ -158,3 +159,36 @@ def test_a_holder_whose_lease_was_taken_over_stops_and_leaves_the_new_lock_alone
     assert row is not None and row.holder == successor.holder
     successor.release()
     assert lock_row(engine) is None
+
+
+@pytest.mark.slow
+def test_sync_keeps_its_lock_through_an_erp_query_slower_than_the_lease(pg_database: str, tmp_path: Path) -> None:
+    """A sync waiting on an ERP query for longer than `lease_seconds` still holds the lock: a second sync
+    started meanwhile exits 4 instead of running alongside it, and the first one finishes normally."""
+    require_odbc_driver("PostgreSQL Unicode")
+    import psycopg
+
+    with psycopg.connect(f"host={PG_HOST} port={PG_PORT} user=postgres dbname={pg_database}", autocommit=True) as db:
+        db.execute("CREATE TABLE customers (erp_id int PRIMARY KEY, name text, email text, tags text)")
+        db.execute("INSERT INTO customers SELECT i, 'Firma ' || i, 'k' || i || '@example.pl', 'b2b' "
+                   "FROM generate_series(1, 50) i")  # fmt: skip
+    slow = {
+        "kind": "odbc",
+        "connection_string": f"Driver={{PostgreSQL Unicode}};Server={PG_HOST};Port={PG_PORT};"
+        f"Database={pg_database};Uid=postgres;",
+        "query": "SELECT erp_id, name, email, tags FROM customers, (SELECT pg_sleep(14)) AS pause ORDER BY erp_id",
+    }
+    config = make_config(SqliteErp(tmp_path / "unused.db"), f"sqlite:///{tmp_path / 'store.db'}", tmp_path,
+                         source=slow, lock={"lease_seconds": 10})  # fmt: skip
+    first = subprocess.Popen([INTEGRATOR, "sync", "--config", str(write_config(config))],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(12)  # past the first sync's lease, while its query still runs
+        second = integrator(config, "sync")
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert second.returncode == 4 and "another sync is running" in second.stderr, second.stderr[-2000:]
+    assert first.returncode == 0, stderr[-3000:]
+    engine = open_store(config.store.url)
+    assert (count(engine, accounts), count(engine, outbox)) == (50, 50)

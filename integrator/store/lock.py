@@ -2,13 +2,15 @@
 
 A lease (rather than an advisory lock) works the same on SQLite, PostgreSQL and MariaDB, and a process killed
 with SIGKILL stops renewing it, so its lock expires after `lease_seconds` instead of blocking forever. A lock
-whose holder ran on this very host and no longer exists is taken over at once.
+whose holder ran on this very host and no longer exists is taken over at once. While held, the lease is renewed
+by a background thread too, so a step that calls no `renew()` for long (a slow ERP query) cannot let it lapse.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -49,6 +51,8 @@ class SyncLock:
         self.wait_seconds = wait_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
         self._renewed = 0.0
+        self._stop: threading.Event | None = None
+        self._lost: LockBusy | None = None
 
     def _try_acquire(self) -> bool:
         now = utcnow()
@@ -96,11 +100,36 @@ class SyncLock:
                 raise LockBusy(f"another sync is running on this store{detail}; try again later")
             time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
         self._renewed = time.monotonic()
+        self._keep_alive()
+
+    def _keep_alive(self) -> None:
+        """Renew the lease every few seconds from a daemon thread until `release()` (or the lease is lost)."""
+        stop = self._stop = threading.Event()
+        self._lost = None
+        interval = min(10.0, self.lease.total_seconds() / 4)
+
+        def keep() -> None:
+            while not stop.wait(interval):
+                try:
+                    self._extend()
+                except LockBusy as exc:
+                    self._lost = exc  # the holder's next renew() raises it
+                    return
+                except Exception:  # noqa: BLE001 - the store busy or briefly away: try again next time
+                    continue
+
+        threading.Thread(target=keep, name=f"lease-{self.name}", daemon=True).start()
 
     def renew(self, force: bool = False) -> None:
-        """Extend the lease; cheap to call often (it writes at most every few seconds)."""
+        """Extend the lease; cheap to call often (it writes at most every few seconds). Raises `LockBusy` once
+        the lease was lost to another process."""
+        if self._lost is not None:
+            raise self._lost
         if not force and time.monotonic() - self._renewed < min(10.0, self.lease.total_seconds() / 4):
             return
+        self._extend()
+
+    def _extend(self) -> None:
         with self.engine.begin() as conn:
             kept = conn.execute(
                 locks.update()
@@ -113,6 +142,8 @@ class SyncLock:
 
     def release(self) -> None:
         """Give the lock back."""
+        if self._stop is not None:
+            self._stop.set()
         with self.engine.begin() as conn:
             conn.execute(locks.delete().where(locks.c.name == self.name, locks.c.holder == self.holder))
 
