@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 from support.erp import SqliteErp, make_config
 
+from integrator.clock import utcnow
 from integrator.errors import LockBusy
 from integrator.store.db import open_store
 from integrator.store.lock import SyncLock
-from integrator.store.schema import accounts, quarantine
+from integrator.store.schema import accounts, quarantine, runs
 from integrator.sync import run_sync
 
 
@@ -58,3 +59,15 @@ def test_a_refused_lock_leaves_the_process_as_it_found_it(erp: SqliteErp, tmp_pa
     with SyncLock(engine, lease_seconds=60), pytest.raises(LockBusy):
         run_sync(config, engine=engine)
     assert gc.isenabled()
+
+
+def test_a_run_left_running_by_a_crash_is_marked_interrupted(erp: SqliteErp, tmp_path: Path) -> None:
+    """The next sync (holding the lock, so nothing else runs) marks a run a crash left "running" interrupted."""
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+    engine = open_store(config.store.url)
+    with engine.begin() as conn:
+        conn.execute(runs.insert().values(started_at=utcnow(), status="running", trigger="cli", dry_run=False))
+    result = run_sync(config, engine=engine)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(runs.c.id, runs.c.status)).all())
+    assert statuses == {1: "interrupted", result.run_id: "ok"}

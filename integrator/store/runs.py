@@ -16,7 +16,17 @@ __all__ = ["finish_run", "record_quarantine", "record_rejections", "start_run"]
 
 
 def start_run(conn: sa.Connection, trigger: str) -> int:
-    """Insert the run row (status running) and return its id."""
+    """Insert the run row (status running) and return its id.
+
+    Called with the sync lock held, so a run still marked running was killed or crashed: it is marked
+    `interrupted` (its applied batches stand; this run converges from them).
+    """
+    now = utcnow()
+    conn.execute(
+        runs.update()
+        .where(runs.c.status == "running")
+        .values(status="interrupted", finished_at=now, error="the run ended without finishing (killed or crashed)")
+    )
     run_id = conn.execute(
         runs.insert().values(started_at=utcnow(), status="running", trigger=trigger, dry_run=False)
     ).inserted_primary_key[0]

@@ -120,7 +120,7 @@ runs = Table(
         "status",
         String(24),
         nullable=False,
-        comment="running | ok | quarantined | refused | failed | dry_run",
+        comment="running | ok | quarantined | refused | failed | interrupted",
     ),
     Column("trigger", String(32), nullable=False, comment="cli | daemon | only"),
     Column("dry_run", Boolean, nullable=False, default=False),

@@ -187,7 +187,7 @@ def upgrade() -> None:
             "status",
             sa.String(length=24),
             nullable=False,
-            comment="running | ok | quarantined | refused | failed | dry_run",
+            comment="running | ok | quarantined | refused | failed | interrupted",
         ),
         sa.Column("trigger", sa.String(length=32), nullable=False, comment="cli | daemon | only"),
         sa.Column("dry_run", sa.Boolean(), nullable=False),
