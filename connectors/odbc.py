@@ -27,12 +27,13 @@ import structlog
 import tenacity
 
 from connectors.base import SkipUnchanged
+from connectors.read_ahead import ReaderProcess
 from connectors.values import RowDigester, RowReader, check_column_mapping, make_row_reader
 from integrator.config import SourceConfig
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 from integrator.records import Record
 
-__all__ = ["PRESETS_DIR", "OdbcConnector", "available_presets", "load_preset", "redact_secrets"]
+__all__ = ["PRESETS_DIR", "OdbcConnector", "available_presets", "load_preset", "redact_secrets", "secrets_in"]
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 """Shipped queries, one `<name>.sql` per preset."""
@@ -72,7 +73,7 @@ def redact_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
-def _secrets_in(connection_string: str) -> tuple[str, ...]:
+def secrets_in(connection_string: str) -> tuple[str, ...]:
     raw = [match.group(2).strip() for match in _SECRET_VALUE.finditer(connection_string)]
     return tuple({*raw, *map(_unbrace, raw)} - {""})
 
@@ -135,7 +136,7 @@ class OdbcConnector:
         self._connection_string = (
             _streaming(source.connection_string, source.fetch_size) if source.connection_string else f"DSN={source.dsn}"
         )
-        self._secrets = _secrets_in(self._connection_string)
+        self._secrets = secrets_in(self._connection_string)
         if source.preset:
             self._query = _clean_query(load_preset(source.preset, source.preset_options))
         else:
@@ -160,12 +161,19 @@ class OdbcConnector:
 
         With `digest_key`, each record carries its raw row's digest, and a row for which `skip(erp_id, digest)`
         answers True is not converted or yielded at all (the sync's unchanged-row fast path).
+
+        The reader process starts at this call, not at the first record: the ERP runs the query while the
+        caller gets ready (the sync loads its ledger meanwhile).
         """
-        connection = self._connect()
+        return self._records(ReaderProcess(self._source, only, self._retry_wait), digest_key, skip)
+
+    def _records(
+        self, reading: ReaderProcess, digest_key: bytes | None, skip: SkipUnchanged | None
+    ) -> Iterator[Record]:
         try:
-            cursor = connection.cursor()
-            reader = self._execute(connection, cursor, only)
-            batches = self._batches(cursor)
+            names, types = reading.columns()
+            reader = self._reader(names, types)
+            batches = reading.batches()
             if self._source.tags_layout == "rows":
                 yield from reader.grouped(
                     chain.from_iterable(batches), "row {}".format, "add ORDER BY erp_id to the query"
@@ -178,7 +186,6 @@ class OdbcConnector:
                         number += 1
                         yield convert(row, f"row {number}")
                 return
-            types = [column[1] for column in cursor.description or ()]
             digester = RowDigester(reader.erp_id_position, digest_key, types)
             digest_of, erp_id_of = digester.digest, digester.erp_id_of
             tags_of, tags_at = reader.tags_of, reader.tags_position
@@ -189,6 +196,22 @@ class OdbcConnector:
                     if skip is not None and skip(erp_id_of(row), digest, tags_of(row[tags_at])):
                         continue
                     yield convert(row, f"row {number}", digest)
+        finally:
+            reading.close()
+
+    @contextlib.contextmanager
+    def open_result(self, only: str | None = None) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
+        """Connect and run the query here, in this process: (column names, column types, batches of rows).
+
+        `records()` runs this in its reader process (`connectors.read_ahead`); the columns are checked for the
+        required ones before anything is returned.
+        """
+        connection = self._connect()
+        try:
+            cursor = connection.cursor()
+            self._execute(connection, cursor, only)
+            description = cursor.description or ()
+            yield [column[0] for column in description], [column[1] for column in description], self._batches(cursor)
         except pyodbc.Error as exc:  # a call not wrapped more precisely below (cursor(), getinfo())
             raise SourceError(f"ODBC error on {self.describe()}: {self._redact(_state_and_message(exc)[1])}") from None
         finally:
@@ -272,10 +295,10 @@ class OdbcConnector:
         """Run the query (narrowed to one erp_id for `only`) and build the row reader from its columns."""
         if only is None:
             self._run(cursor, self._query)
-            return self._reader(cursor)
+            return self._reader_of(cursor)
         inner = self._narrowable_query()
         self._run(cursor, f"SELECT * FROM ({inner}) q WHERE 1 = 0")  # learn the erp_id column's name and type
-        reader = self._reader(cursor)
+        reader = self._reader_of(cursor)
         name, kind = cursor.description[reader.erp_id_position][:2]
         quote = (connection.getinfo(pyodbc.SQL_IDENTIFIER_QUOTE_CHAR) or "").strip()
         column = f"{quote}{name.replace(quote, quote * 2)}{quote}" if quote else name
@@ -304,14 +327,17 @@ class OdbcConnector:
                 f"the source query failed: {self._redact(message)}\n  query: {_shorten(self._query, 200)}"
             ) from None
 
-    def _reader(self, cursor: pyodbc.Cursor) -> RowReader:
+    def _reader_of(self, cursor: pyodbc.Cursor) -> RowReader:
         description = cursor.description or ()
+        return self._reader([column[0] for column in description], [column[1] for column in description])
+
+    def _reader(self, names: list[str], types: list[Any]) -> RowReader:
         return make_row_reader(
-            [column[0] for column in description],
+            names,
             mapping=self._source.columns,
             tag_separator=self._source.tag_separator if self._source.tags_layout == "column" else None,
             where="the source query",
-            column_types=[column[1] for column in description],
+            column_types=types,
         )
 
     def _batches(self, cursor: pyodbc.Cursor) -> Iterator[list[pyodbc.Row]]:

@@ -231,6 +231,9 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     started = time.perf_counter()
     plan = Plan()
     try:
+        # Asked for first: a connector may start reading now, while the ledger loads.
+        skip = _LateSkip()
+        records = connector.records(only=only, digest_key=reading_key(config), skip=skip)
         ledger = load_live_ledger(conn)
         conn.commit()
         staging = Staging(conn)
@@ -244,8 +247,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             tag=normalize_tag(config.rules.tag),
         )
         plan = reconciler.plan
-        skip = reconciler.skip if progress is None else _counting(reconciler, progress)
-        records = connector.records(only=only, digest_key=reading_key(config), skip=skip)
+        skip.skip = reconciler.skip if progress is None else _counting(reconciler, progress)
         for count, record in enumerate(records, 1):
             reconciler.feed(record)
             if count % _RENEW_EVERY == 0:
@@ -319,6 +321,18 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     finish_run(conn, run_id, result.status, _counts(result), _summary(result))
     log.info("sync_finished", status=result.status, **_counts(result), **result.timings)
     return result
+
+
+class _LateSkip:
+    """The reconciler's `skip`, handed to the connector before the reconciler exists (it needs the ledger)."""
+
+    __slots__ = ("skip",)
+
+    def __init__(self) -> None:
+        self.skip: Callable[[str, str, frozenset[str]], bool] = lambda erp_id, digest, tags: False
+
+    def __call__(self, erp_id: str, digest: str, tags: frozenset[str]) -> bool:
+        return self.skip(erp_id, digest, tags)
 
 
 def _counting(reconciler: Reconciler, progress: Callable[[str, int], None]) -> Callable[..., bool]:
