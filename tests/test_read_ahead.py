@@ -1,0 +1,118 @@
+"""The ODBC reader process (`connectors.read_ahead`): the fetch runs in a child, the parent gets its rows.
+
+Driven through the real SQLite3 ODBC driver. What matters beyond the rows themselves: a reader that dies is a
+`SourceError` (never a short, "complete" read), a parent that stops early leaves no reader behind, and values
+marshal cannot carry (Decimal) still arrive with their type.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors import make_connector
+from integrator.config import SourceConfig
+from integrator.errors import SourceError
+from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver
+
+
+def _source(
+    path: Path, query: str = "SELECT erp_id, name, email, tags FROM customers", **extra: object
+) -> SourceConfig:
+    return SourceConfig(kind="odbc", connection_string=f"Driver=SQLite3;Database={path}", query=query, **extra)
+
+
+def _erp(path: Path, customers: int) -> Path:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (erp_id INTEGER PRIMARY KEY, name TEXT, email TEXT, tags TEXT)")
+        db.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, 'b2b')",
+            ((n, f"Hurtownia Żółw {n}", f"k{n}@example.pl") for n in range(1, customers + 1)),
+        )
+    return path
+
+
+def _readers() -> list[int]:
+    """Pids of this process's living reader children."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"connectors.read_ahead" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _linux_only(sqlite_odbc: str) -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("finding the reader process needs /proc (Linux)")
+
+
+def test_rows_come_through_the_reader_in_order(tmp_path: Path) -> None:
+    records = list(make_connector(_source(_erp(tmp_path / "erp.db", 12_000), fetch_size=500)).records())
+    assert [r.erp_id for r in records] == [str(n) for n in range(1, 12_001)]
+    assert records[41].name == "Hurtownia Żółw 42" and records[41].tags == frozenset({"b2b"})
+    assert _readers() == []
+
+
+def test_a_reader_killed_mid_read_is_a_source_error_not_a_short_read(tmp_path: Path) -> None:
+    records = make_connector(_source(_erp(tmp_path / "erp.db", 50_000), fetch_size=100)).records()
+    assert len(list(itertools.islice(records, 10))) == 10
+    (reader,) = _readers()
+    os.kill(reader, signal.SIGKILL)
+    with pytest.raises(SourceError, match=r"reader process was killed by signal 9 after \d+ rows") as caught:
+        for _ in records:
+            pass
+    read = int(caught.value.args[0].split(" after ")[1].split()[0])
+    assert 10 <= read < 50_000
+
+
+def test_a_parent_that_stops_early_leaves_no_reader_behind(tmp_path: Path) -> None:
+    records = make_connector(_source(_erp(tmp_path / "erp.db", 50_000), fetch_size=100)).records()
+    assert len(list(itertools.islice(records, 5))) == 5
+    assert len(_readers()) == 1
+    records.close()  # what dropping the generator does, e.g. after `integrator check` sampled its rows
+    deadline = time.monotonic() + 10
+    while _readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _readers() == []
+
+
+def test_errors_raised_in_the_reader_keep_their_wording(tmp_path: Path) -> None:
+    source = _source(_erp(tmp_path / "erp.db", 10), query="SELECT erp_id, name, email, tags FROM no_such_table")
+    with pytest.raises(SourceError, match="the source query failed: .*no_such_table"):
+        list(make_connector(source).records())
+    assert _readers() == []
+
+
+@pytest.mark.postgres
+def test_values_marshal_cannot_carry_arrive_with_their_type(tmp_path: Path, pg_database: str) -> None:
+    """PostgreSQL numeric comes back as Decimal, which travels pickled: the digest must not depend on the route."""
+    require_odbc_driver("PostgreSQL Unicode")
+    import psycopg
+
+    with psycopg.connect(f"host={PG_HOST} port={PG_PORT} user=postgres dbname={pg_database}", autocommit=True) as db:
+        db.execute("CREATE TABLE customers (erp_id int, name text, email text, tags text, discount numeric(5,2))")
+        db.execute("INSERT INTO customers VALUES (1, 'Firma', 'f@example.pl', 'b2b', 12.50)")
+    source = SourceConfig(
+        kind="odbc",
+        connection_string=f"Driver={{PostgreSQL Unicode}};Server={PG_HOST};Port={PG_PORT};Database={pg_database};"
+        "Uid=postgres",
+        query="SELECT erp_id, name, email, tags, discount FROM customers",
+    )
+    connector = make_connector(source)
+    (first,) = connector.records(digest_key=b"k", skip=lambda *_: False)
+    (again,) = connector.records(digest_key=b"k", skip=lambda *_: False)
+    assert first.discount == Decimal("12.50") and isinstance(first.discount, Decimal)
+    assert first.digest and first.digest == again.digest
