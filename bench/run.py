@@ -269,8 +269,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             outcome = f"sent {r['sent']}, pending {r['pending_left']}"
         else:
             outcome = f"{r['records']} rows"
+        ratio = "—" if "sent" in r else f"{r['ratio']:.2f}"  # mail delivery is not a read: no ratio
         lines.append(
-            f"| {r['store']} | {r['customers']:,} | {r['step']} | {r['seconds']:.2f} | {r['ratio']:.2f} |"
+            f"| {r['store']} | {r['customers']:,} | {r['step']} | {r['seconds']:.2f} | {ratio} |"
             f" {r['records_per_s']:,.0f} | {r['peak_rss_mb']:.0f} | {outcome} |"
         )
     return "\n".join(lines)
