@@ -165,7 +165,9 @@ class OdbcConnector:
         The reader process starts at this call, not at the first record: the ERP runs the query while the
         caller gets ready (the sync loads its ledger meanwhile).
         """
-        return self._records(ReaderProcess(self._source, only, self._retry_wait), digest_key, skip)
+        if self._source.tags_layout == "rows":  # one record from several rows: no row digests
+            digest_key = None
+        return self._records(ReaderProcess(self._source, only, self._retry_wait, digest_key), digest_key, skip)
 
     def _records(
         self, reading: ReaderProcess, digest_key: bytes | None, skip: SkipUnchanged | None
@@ -175,13 +177,12 @@ class OdbcConnector:
             reader = self._reader(names, types)
             batches = reading.batches()
             if self._source.tags_layout == "rows":
-                yield from reader.grouped(
-                    chain.from_iterable(batches), "row {}".format, "add ORDER BY erp_id to the query"
-                )
+                rows = chain.from_iterable(batch for batch, _ in batches)
+                yield from reader.grouped(rows, "row {}".format, "add ORDER BY erp_id to the query")
                 return
             convert, number = reader.convert, 0
             if digest_key is None:
-                for batch in batches:
+                for batch, _ in batches:
                     for row in batch:
                         number += 1
                         yield convert(row, f"row {number}")
@@ -189,10 +190,9 @@ class OdbcConnector:
             digester = RowDigester(reader.erp_id_position, digest_key, types)
             digest_of, erp_id_of = digester.digest, digester.erp_id_of
             tags_of, tags_at = reader.tags_of, reader.tags_position
-            for batch in batches:
-                for row in batch:
+            for batch, digests in batches:
+                for row, digest in zip(batch, digests or map(digest_of, batch), strict=True):
                     number += 1
-                    digest = digest_of(row)
                     if skip is not None and skip(erp_id_of(row), digest, tags_of(row[tags_at])):
                         continue
                     yield convert(row, f"row {number}", digest)

@@ -26,7 +26,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,7 +49,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 class ReaderProcess:
     """The parent's side: starts the reader, then hands out its columns and its batches of rows."""
 
-    def __init__(self, source: Any, only: str | None, retry_wait: float) -> None:
+    def __init__(self, source: Any, only: str | None, retry_wait: float, digest_key: bytes | None = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
         self._process = subprocess.Popen(
@@ -60,7 +60,13 @@ class ReaderProcess:
             bufsize=1 << 20,
         )
         self._rows = 0
-        job = {"source": source, "only": only, "retry_wait": retry_wait, "parent": os.getpid()}
+        job = {
+            "source": source,
+            "only": only,
+            "retry_wait": retry_wait,
+            "digest_key": digest_key,
+            "parent": os.getpid(),
+        }
         try:
             assert self._process.stdin is not None
             self._process.stdin.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
@@ -78,22 +84,26 @@ class ReaderProcess:
         names, types = pickle.loads(payload)
         return names, types
 
-    def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        """Batches of rows until the result ends; an error in the reader is raised here, in the parent."""
+    def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[str] | None]]:
+        """(rows, their digests or None) until the result ends; an error in the reader is raised here.
+
+        With a `digest_key`, the reader digests a batch itself when it is ahead of the parent anyway (its queue
+        is full): time it would spend waiting. Otherwise the digests are None and the parent computes them.
+        """
         loads = marshal.loads
         while True:
             kind, payload = self._next_frame()
             if kind == MARSHALLED:
-                rows = loads(payload)
+                rows, digests = loads(payload)
             elif kind == PICKLED:
-                rows = pickle.loads(payload)
+                rows, digests = pickle.loads(payload)
             elif kind == END:
                 self._process.wait()
                 return
             else:
                 raise SourceError(f"the ODBC reader process sent an unexpected {kind!r} frame")
             self._rows += len(rows)
-            yield rows
+            yield rows, digests
 
     def close(self) -> None:
         """Stop the reader (if it still runs) and reap it."""
@@ -159,12 +169,14 @@ class _Frames:
             raise self._broken
         self._queue.put((kind, payload))
 
-    def rows(self, batch: Sequence[Any]) -> None:
+    def rows(self, batch: Sequence[Any], digest: Callable[[Sequence[Any]], str] | None) -> None:
+        """Send a batch, with its digests when the parent is behind (the queue is full) and there is a key."""
         rows = [tuple(row) for row in batch]
+        digests = list(map(digest, rows)) if digest is not None and self._queue.full() else None
         try:
-            self.send(MARSHALLED, marshal.dumps(rows, 2))  # version 2: no back-references to track, faster
+            self.send(MARSHALLED, marshal.dumps((rows, digests), 2))  # version 2: no back-references, faster
         except ValueError:  # Decimal, dates: values marshal cannot carry
-            self.send(PICKLED, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+            self.send(PICKLED, pickle.dumps((rows, digests), protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         """Write what is queued, then stop the writer."""
@@ -218,13 +230,16 @@ def main() -> int:
     _die_with_parent(job["parent"])
     _relay_logs(frames)
     from connectors.odbc import OdbcConnector, redact_secrets, secrets_in
+    from connectors.values import RowDigester
 
     try:
         connector = OdbcConnector(job["source"], retry_wait=job["retry_wait"])
         with connector.open_result(job["only"]) as (names, types, batches):
             frames.send(COLUMNS, pickle.dumps((names, types)))
+            key = job["digest_key"]
+            digest = None if key is None else RowDigester(0, key, types).digest
             for batch in batches:
-                frames.rows(batch)
+                frames.rows(batch, digest)
     except (SourceError, ConfigError) as exc:
         frames.send(ERROR, pickle.dumps((type(exc).__name__, str(exc))))
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a source failure, never a partial read

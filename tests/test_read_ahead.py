@@ -116,3 +116,25 @@ def test_values_marshal_cannot_carry_arrive_with_their_type(tmp_path: Path, pg_d
     (again,) = connector.records(digest_key=b"k", skip=lambda *_: False)
     assert first.discount == Decimal("12.50") and isinstance(first.discount, Decimal)
     assert first.digest and first.digest == again.digest
+
+
+def test_digests_from_a_reader_that_is_ahead_equal_the_parents(tmp_path: Path) -> None:
+    """A reader whose queue is full digests its batches itself; those digests must be exactly the parent's."""
+    from connectors.read_ahead import ReaderProcess
+    from connectors.values import RowDigester
+
+    source = _source(_erp(tmp_path / "erp.db", 30_000), fetch_size=500)
+    reading = ReaderProcess(source, None, 1.0, b"reading key")
+    try:
+        _, types = reading.columns()
+        digest = RowDigester(0, b"reading key", types).digest
+        time.sleep(1.0)  # the parent is busy: the reader fills its queue, then digests what it fetches next
+        batches = list(reading.batches())
+    finally:
+        reading.close()
+    assert sum(len(rows) for rows, _ in batches) == 30_000
+    digested = [(rows, digests) for rows, digests in batches if digests is not None]
+    assert digested, "the reader never digested a batch while the parent was behind"
+    assert any(digests is None for _, digests in batches[:5])  # the first batches were taken off an empty queue
+    for rows, digests in digested:
+        assert digests == [digest(row) for row in rows]
