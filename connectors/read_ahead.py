@@ -5,7 +5,7 @@ many Python objects), so a reader *thread* only slows both sides down. A reader 
 batch while the sync digests, judges and stages the previous one; on a million-row source that takes the
 fetch off the sync's critical path.
 
-The child (`python -m connectors.read_ahead`) gets its job (the source config, `only`) on stdin and answers
+The child (`run_child`, in a new interpreter) gets its job (the source config, `only`) on stdin and answers
 on stdout with frames: the result's columns, then batches of rows as tuples, then the end, or an error that
 says what went wrong in the same words the in-process connector would use (a `SourceError`, so a broken source
 still removes nobody). Its log lines are handed to the parent, which logs them as its own (same format, same
@@ -17,6 +17,7 @@ reading early (`check` samples a few rows) or fails.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import pickle
@@ -43,6 +44,8 @@ _ERRORS: dict[str, type[Exception]] = {
 }
 _AHEAD = 16
 """Batches the reader may have fetched beyond what the parent has taken."""
+_CHILD = "import connectors.read_ahead as r; r.run_child()"
+"""The child's program (not `-m`: the package already imports this module, and runpy would warn)."""
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -53,7 +56,7 @@ class ReaderProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "connectors.read_ahead"],
+            [sys.executable, "-c", _CHILD],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -114,7 +117,8 @@ class ReaderProcess:
 
     def __del__(self) -> None:  # records() was called but never iterated
         if getattr(self, "_process", None) is not None and self._process.returncode is None:
-            self.close()
+            with contextlib.suppress(Exception):  # at interpreter exit, half of the world may be gone
+                self.close()
 
     def _next_frame(self) -> tuple[bytes, bytes]:
         """The next data frame; log frames are logged on the way, an error frame is raised."""
@@ -200,6 +204,8 @@ class _Frames:
 
 
 def _die_with_parent(parent: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it (and stops this process), no traceback here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -251,7 +257,8 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run_child() -> None:
+    """The reader process's entry point (see `_CHILD`)."""
     try:
         sys.exit(main())
     except BrokenPipeError:  # the parent stopped reading (it had enough rows, or it failed)
