@@ -138,3 +138,23 @@ def test_digests_from_a_reader_that_is_ahead_equal_the_parents(tmp_path: Path) -
     assert any(digests is None for _, digests in batches[:5])  # the first batches were taken off an empty queue
     for rows, digests in digested:
         assert digests == [digest(row) for row in rows]
+
+
+def test_a_cli_sync_through_the_reader_prints_only_its_own_log_lines(tmp_path: Path) -> None:
+    """The reader shares the sync's stderr: it must add no warnings or tracebacks of its own there, so every
+    line a sync prints is still one of its JSON log lines."""
+    import json
+
+    from support.crash import integrator
+    from support.erp import SqliteErp, make_config
+
+    erp = SqliteErp(tmp_path / "erp.db")
+    for n in range(1, 301):
+        erp.add(n)
+    done = integrator(make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path), "sync", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["created"] == 300
+    for line in filter(None, done.stderr.splitlines()):
+        assert json.loads(line)["component"], line  # every line is a JSON log line, nothing else
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+    assert _readers() == []
