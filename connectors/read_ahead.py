@@ -9,7 +9,8 @@ The child (`run_child`, in a new interpreter) gets its job (the source config, `
 on stdout with frames: the result's columns, then batches of rows as tuples, then the end, or an error that
 says what went wrong in the same words the in-process connector would use (a `SourceError`, so a broken source
 still removes nobody). Its log lines are handed to the parent, which logs them as its own (same format, same
-run id). The pipe between them bounds the read-ahead to about one batch: memory does not grow with the source.
+run id). The reader queues at most `_AHEAD` batches beyond what the parent has taken: memory does not grow
+with the source.
 
 The child dies with its parent (`PR_SET_PDEATHSIG` on Linux), and the parent kills the child when it stops
 reading early (`check` samples a few rows) or fails.
