@@ -309,9 +309,11 @@ class Applier:
             self._restore_all()
         st = self.staging.table
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
+        if self.conn.execute(sa.select(sa.func.count()).where(st.c.action.in_(("create", "readd")))).scalar():
+            self.staging.mint_ids()
         self.conn.commit()
-        # Creates are set-based and touch every index at random places (UUIDs, logins): fewer, larger
-        # transactions write each index page once instead of once per batch.
+        # Batches follow the staging order, and so the ascending order of the new ids: each batch writes
+        # the right end of the id indexes, not pages all over them.
         for low in range(0, top, self.batch_size):
             high = low + self.batch_size
             self._transaction(
@@ -320,9 +322,11 @@ class Applier:
             )
 
     def _create_range(self, low: int, high: int) -> None:
-        st = self.staging.table
+        st, ids = self.staging.table, self.staging.new_ids
         now = utcnow()
         where = sa.and_(st.c.action.in_(("create", "readd")), st.c.seq > low, st.c.seq <= high)
+        staged = st.join(ids, ids.c.create_seq == st.c.create_seq)
+        new_id = ids.c.id
         literal = sa.literal
         # Counted from staging, not rowcount: drivers disagree on rowcount for INSERT … SELECT.
         counts = dict(
@@ -339,24 +343,26 @@ class Applier:
                     "created_at", "updated_at", "created_run_id",
                 ],
                 sa.select(
-                    st.c.account_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
+                    new_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
                     literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
                     *(st.c[f] for f in STAGED_FIELDS),
                     literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
-                ).where(where),
+                ).select_from(staged).where(where),
             )
         )  # fmt: skip
         self.conn.execute(
             account_events.insert().from_select(
                 ["account_id", "erp_id", "run_id", "actor", "kind", "at"],
                 sa.select(
-                    st.c.account_id,
+                    new_id,
                     st.c.erp_id,
                     literal(self.run_id),
                     literal(SYNC_ACTOR),
                     sa.case((st.c.action == "readd", "readded"), else_="created"),
                     literal(now, sa.DateTime),
-                ).where(where),
+                )
+                .select_from(staged)
+                .where(where),
             )
         )
         self.conn.execute(
@@ -373,7 +379,7 @@ class Applier:
                     "actor",
                 ],
                 sa.select(
-                    st.c.account_id,
+                    new_id,
                     literal("activation"),
                     st.c.login,
                     st.c.locale,
@@ -382,7 +388,9 @@ class Applier:
                     literal(now, sa.DateTime),
                     literal(self.run_id),
                     literal(SYNC_ACTOR),
-                ).where(where),
+                )
+                .select_from(staged)
+                .where(where),
             )
         )
         self.result.created += inserted

@@ -2,23 +2,26 @@
 
 It is a temporary table on the run's own connection, so it vanishes with the connection (or a crash) and
 needs no cleanup; creates are then applied with set-based `INSERT … SELECT`, not row by row.
+
+Creates are numbered (`create_seq`) as they are staged; their identity ids are minted once the read is over, when
+their number is known, into a second temporary table keyed by that number (see `identities`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 
 from integrator.records import SYNCED_FIELDS, Record
+from integrator.store.identities import sorted_identity_ids
 
 __all__ = ["STAGED_FIELDS", "Staging"]
 
 STAGED_FIELDS: tuple[str, ...] = tuple(f for f in SYNCED_FIELDS if f != "login")
 """Record fields copied into the account (besides login and fingerprint)."""
 
-_COLUMNS = ("seq", "action", "erp_id", "account_id", "login", "fingerprint", *STAGED_FIELDS)
+_COLUMNS = ("seq", "action", "erp_id", "account_id", "create_seq", "login", "fingerprint", *STAGED_FIELDS)
 
 
 def _staging_table(metadata: sa.MetaData) -> sa.Table:
@@ -30,10 +33,21 @@ def _staging_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("action", sa.String(16), nullable=False),
         sa.Column("erp_id", sa.Text, nullable=False),
-        sa.Column("account_id", sa.String(36), nullable=False),
+        sa.Column("account_id", sa.String(36), nullable=False, comment="updates: the live account; creates: ''"),
+        sa.Column("create_seq", sa.Integer, comment="creates: 1, 2, … in staging order, the key of their new id"),
         sa.Column("login", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.String(16), nullable=False),
         *(sa.Column(name, sa.Numeric(24, 6) if name == "discount" else sa.Text) for name in STAGED_FIELDS),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _new_ids_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "sync_new_ids",
+        metadata,
+        sa.Column("create_seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("id", sa.String(36), nullable=False),
         prefixes=["TEMPORARY"],
     )
 
@@ -43,25 +57,36 @@ class Staging:
 
     def __init__(self, connection: sa.Connection, batch_size: int = 5000) -> None:
         self.connection = connection
-        self.table = _staging_table(sa.MetaData())
+        metadata = sa.MetaData()
+        self.table = _staging_table(metadata)
+        self.new_ids = _new_ids_table(metadata)
+        """create_seq -> the identity id minted for the create of that number (filled by `mint_ids`)."""
         self._batch_size = batch_size
         self._buffer: list[tuple[object, ...]] = []
-        self._random = bytearray()
         self.count = 0
-        self.table.drop(connection, checkfirst=True)
-        self.table.create(connection)
+        self.creates = 0
+        for table in (self.table, self.new_ids):
+            table.drop(connection, checkfirst=True)
+            table.create(connection)
         marks = ", ".join(_placeholder(connection, i) for i in range(len(_COLUMNS)))
         self._insert_sql = f"INSERT INTO sync_staging ({', '.join(_COLUMNS)}) VALUES ({marks})"
+        pair = f"{_placeholder(connection, 0)}, {_placeholder(connection, 1)}"
+        self._ids_sql = f"INSERT INTO sync_new_ids (create_seq, id) VALUES ({pair})"
 
     def stage(self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record) -> None:
-        """Add one row; a create gets its new identity id here, once."""
+        """Add one row; a create gets its `create_seq`, the key of the identity id `mint_ids` gives it."""
         self.count += 1
+        create_seq = None
+        if action == "create":
+            self.creates += 1
+            create_seq = self.creates
         self._buffer.append(
             (
                 self.count,
                 action,
                 erp_id,
-                account_id or (self._new_id() if action == "create" else ""),
+                account_id or "",
+                create_seq,
                 login,
                 digest,
                 record.name,
@@ -78,16 +103,12 @@ class Staging:
         if len(self._buffer) >= self._batch_size:
             self.flush()
 
-    def _new_id(self) -> str:
-        """A random (version 4) UUID, minted from a pool of random bytes: `uuid.uuid4()` costs 4 µs each."""
-        if not self._random:
-            self._random = bytearray(os.urandom(16 * 4096))
-        raw = self._random[-16:]
-        del self._random[-16:]
-        raw[6] = (raw[6] & 0x0F) | 0x40
-        raw[8] = (raw[8] & 0x3F) | 0x80
-        h = raw.hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    def mint_ids(self) -> None:
+        """Mint the identity ids of every staged create, in ascending order of `create_seq` (see `identities`)."""
+        done = 0
+        for chunk in sorted_identity_ids(self.creates):
+            self.connection.exec_driver_sql(self._ids_sql, list(enumerate(chunk, done + 1)))
+            done += len(chunk)
 
     def flush(self) -> None:
         """Write what is buffered."""
@@ -103,8 +124,9 @@ class Staging:
             self.connection.execute(sa.delete(self.table).where(self.table.c.erp_id.in_(chunk)))
 
     def close(self) -> None:
-        """Drop the table (it also goes away with the connection)."""
-        self.table.drop(self.connection, checkfirst=True)
+        """Drop the tables (they also go away with the connection)."""
+        for table in (self.table, self.new_ids):
+            table.drop(self.connection, checkfirst=True)
 
 
 def _placeholder(connection: sa.Connection, index: int) -> str:

@@ -1,0 +1,64 @@
+"""New identity ids: random version 4 UUIDs, never reused, handed out in ascending order within a run."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from support.erp import SqliteErp, make_config
+
+from integrator.store.db import open_store
+from integrator.store.identities import sorted_identity_ids
+from integrator.store.schema import account_events, accounts, outbox
+from integrator.sync import run_sync
+
+
+def _is_random_uuid(text: str) -> bool:
+    value = uuid.UUID(text)
+    return str(value) == text and value.version == 4 and value.variant == uuid.RFC_4122
+
+
+def test_minted_ids_are_distinct_v4_uuids_in_ascending_order_across_chunks() -> None:
+    chunks = list(sorted_identity_ids(2_500, chunk=1_000))
+    assert [len(chunk) for chunk in chunks] == [1_000, 1_000, 500]
+    ids = [i for chunk in chunks for i in chunk]
+    assert all(map(_is_random_uuid, ids))
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    # Random, not counted: the first hex digits spread over the whole range.
+    assert {i[0] for i in ids} == set("0123456789abcdef")
+    assert list(sorted_identity_ids(0)) == []
+
+
+def test_sync_hands_out_new_ids_in_staging_order(tmp_path: Path, sqlite_odbc: str, store_url: str) -> None:
+    """Creates spread over several apply batches get ascending ids; a re-add's new id is fresh again."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    for erp_id in range(1, 251):
+        erp.add(erp_id)
+    config = make_config(erp, store_url, tmp_path, store={"url": store_url, "batch_size": 60})
+    engine = open_store(store_url)
+    first = run_sync(config, engine=engine)
+    assert (first.status, first.created) == ("ok", 250)
+
+    def ids_by_erp_id() -> dict[int, list[str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(accounts.c.erp_id, accounts.c.id).order_by(accounts.c.created_at)).all()
+        found: dict[int, list[str]] = {}
+        for erp_id, account_id in rows:
+            found.setdefault(int(erp_id), []).append(account_id)
+        return found
+
+    created = [ids[0] for _, ids in sorted(ids_by_erp_id().items())]
+    assert all(map(_is_random_uuid, created)) and created == sorted(created) and len(set(created)) == 250
+    with engine.connect() as conn:
+        for table in (account_events, outbox):
+            assert set(conn.execute(sa.select(table.c.account_id)).scalars()) == set(created)
+
+    erp.set(7, tags="")
+    run_sync(config, engine=engine)
+    erp.set(7, tags="b2b")
+    again = run_sync(config, engine=engine)
+    assert (again.created, again.readded) == (1, 1)
+    old, new = ids_by_erp_id()[7]
+    assert _is_random_uuid(new) and new != old and new not in created
