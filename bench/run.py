@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -187,6 +188,9 @@ def _worker(step: str, state_file: str) -> None:
 def _measure(step: str, state: dict[str, Any]) -> dict[str, Any]:
     state_file = Path(state["dir"]) / "state.json"
     state_file.write_text(json.dumps(state))
+    # Flush what the set-up wrote (the ERP copy, a changed ERP): its writeback would otherwise compete with the
+    # step's own commits and fsyncs, and charge the set-up's I/O to the step.
+    os.sync()
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", step, "--state", str(state_file)],
         capture_output=True,

@@ -113,6 +113,9 @@ def test_exit_codes(setup: tuple[SqliteErp, Path]) -> None:
     bad.write_text(config.read_text() + "\n[safety]\nmax_removals = -1\n")
     done = run(bad, "sync")
     assert done.returncode == 2 and "[safety.max_removals]" in done.stderr and "bad.toml" in done.stderr
+    not_run = run_json(bad, "sync", code=2)  # a script reading --json still gets one object, saying why
+    assert set(not_run) >= SYNC_KEYS and (not_run["run_id"], not_run["status"]) == (None, "failed")
+    assert "[safety.max_removals]" in not_run["message"] and not_run["created"] == 0
     broken = config.parent / "broken.toml"
     broken.write_text(config.read_text().replace("FROM customers", "FROM nothing_here"))
     failed = run_json(broken, "sync", code=1)

@@ -150,6 +150,9 @@ def test_store_unreachable_is_a_clear_error_without_its_password(scheme: str, tm
     assert password not in done.stdout + done.stderr
     assert f"error: cannot reach store {scheme}://b2b:***@127.0.0.1:{port}/b2b_portal: " in done.stderr
     assert "Traceback" not in done.stderr and "unexpected error" not in done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["run_id"], summary["status"]) == (None, "failed")
+    assert summary["message"].startswith(f"cannot reach store {scheme}://b2b:***@127.0.0.1:{port}/b2b_portal: ")
 
 
 def test_smtp_down_keeps_mail_pending_and_the_next_delivery_sends_each_once(tmp_path: Path, sqlite_odbc: str) -> None:

@@ -5,6 +5,7 @@ never create anything twice, and a lock left by a killed process does not block 
 from __future__ import annotations
 
 import collections
+import json
 import socket
 import subprocess
 import threading
@@ -53,6 +54,9 @@ def test_second_sync_exits_4_with_a_clear_message(erp: SqliteErp, store_url: str
         done = integrator(config, "sync", "--json")
     assert done.returncode == 4, done.stderr
     assert "another sync is running on this store" in done.stderr and holder.holder in done.stderr
+    summary = json.loads(done.stdout)  # --json: one object even though no run started
+    assert (summary["run_id"], summary["status"], summary["created"]) == (None, "refused", 0)
+    assert "another sync is running on this store" in summary["message"]
     assert (count(engine, runs), count(engine, accounts)) == (0, 0)
     assert integrator_json(config, "sync")["created"] == 20
 

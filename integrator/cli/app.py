@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from integrator.config import load_config
+from integrator.config import Config, load_config
 from integrator.errors import ConfigError, GuardRefusal, IntegratorError, LockBusy
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "exit_for",
     "handle_errors",
     "main",
+    "open_config",
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUARANTINED, EXIT_GUARD = 0, 1, 2, 3, 4
@@ -52,13 +53,18 @@ def config_option(func: F) -> F:
     @config_path_option
     @functools.wraps(func)
     def wrapper(*args: Any, config_path: Path, **kwargs: Any) -> Any:
-        config = load_config(config_path)
-        from integrator.logs import configure_logging
-
-        configure_logging(config.logging)
-        return func(*args, config=config, **kwargs)
+        return func(*args, config=open_config(config_path), **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def open_config(path: Path) -> Config:
+    """Load and validate the config file, and set up logging as it says."""
+    config = load_config(path)
+    from integrator.logs import configure_logging
+
+    configure_logging(config.logging)
+    return config
 
 
 def handle_errors(func: F) -> F:

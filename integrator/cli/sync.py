@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from integrator.cli.app import config_option, handle_errors, main
+from integrator.cli.app import config_path_option, exit_for, main, open_config
 from integrator.cli.output import console, print_json, print_table
 from integrator.config import Config
+from integrator.errors import GuardRefusal, IntegratorError, LockBusy
 from integrator.sync import SyncResult, run_sync
 
 __all__ = ["sync_command"]
@@ -64,11 +67,32 @@ def _mail_line(report: dict[str, object]) -> str:
 @click.option("--allow-mass-removal", is_flag=True, help="Apply even if the deletion guard would refuse.")
 @click.option("--only", "only", metavar="ERP_ID", help="Sync just this customer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@config_option
-@handle_errors
-def sync_command(config: Config, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool) -> None:
+@config_path_option
+def sync_command(config_path: Path, dry_run: bool, allow_mass_removal: bool, only: str | None, as_json: bool) -> None:
     """Sync now: read the ERP, apply creates, updates and removals, queue (and deliver) mail."""
-    options = {"dry_run": dry_run, "allow_mass_removal": allow_mass_removal, "only": only}
+    try:
+        result = _sync(open_config(config_path), as_json, dry_run=dry_run, allow_mass_removal=allow_mass_removal,
+                       only=only)  # fmt: skip
+    except IntegratorError as exc:  # no run to report (bad config, lock held, store unreachable): still one object
+        if as_json:
+            print_json(_not_run(exc).to_json())
+        exit_for(exc)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        _print_human(result)
+    if result.status == "failed" and not as_json:
+        click.echo(f"error: {result.message}", err=True)
+    sys.exit(result.exit_code)
+
+
+def _not_run(exc: IntegratorError) -> SyncResult:
+    """The `--json` summary of a sync that could not start: nothing read, nothing written, and why."""
+    status = "refused" if isinstance(exc, GuardRefusal | LockBusy) else "failed"
+    return SyncResult(run_id=None, status=status, message=str(exc))
+
+
+def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
     if as_json or not sys.stdout.isatty():
         result = run_sync(config, **options)
     else:
@@ -80,10 +104,4 @@ def sync_command(config: Config, dry_run: bool, allow_mass_removal: bool, only: 
                 bar.update(task, description=labels[phase].format(count))
 
             result = run_sync(config, progress=show, **options)
-    if as_json:
-        print_json(result.to_json())
-    else:
-        _print_human(result)
-    if result.status == "failed" and not as_json:
-        click.echo(f"error: {result.message}", err=True)
-    sys.exit(result.exit_code)
+    return result

@@ -9,7 +9,7 @@ their number is known, into a second temporary table keyed by that number (see `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
@@ -53,7 +53,7 @@ def _new_ids_table(metadata: sa.MetaData) -> sa.Table:
 
 
 class Staging:
-    """Buffers staged rows and flushes them with one `executemany` per batch."""
+    """Buffers staged rows and flushes them in batches: one `executemany`, or on PostgreSQL one `COPY`."""
 
     def __init__(self, connection: sa.Connection, batch_size: int = 5000) -> None:
         self.connection = connection
@@ -68,10 +68,8 @@ class Staging:
         for table in (self.table, self.new_ids):
             table.drop(connection, checkfirst=True)
             table.create(connection)
-        marks = ", ".join(_placeholder(connection, i) for i in range(len(_COLUMNS)))
-        self._insert_sql = f"INSERT INTO sync_staging ({', '.join(_COLUMNS)}) VALUES ({marks})"
-        pair = f"{_placeholder(connection, 0)}, {_placeholder(connection, 1)}"
-        self._ids_sql = f"INSERT INTO sync_new_ids (create_seq, id) VALUES ({pair})"
+        self._write_staging = _bulk_writer(connection, "sync_staging", _COLUMNS)
+        self._write_ids = _bulk_writer(connection, "sync_new_ids", ("create_seq", "id"))
 
     def stage(self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record) -> None:
         """Add one row; a create gets its `create_seq`, the key of the identity id `mint_ids` gives it."""
@@ -107,13 +105,13 @@ class Staging:
         """Mint the identity ids of every staged create, in ascending order of `create_seq` (see `identities`)."""
         done = 0
         for chunk in sorted_identity_ids(self.creates):
-            self.connection.exec_driver_sql(self._ids_sql, list(enumerate(chunk, done + 1)))
+            self._write_ids(list(enumerate(chunk, done + 1)))
             done += len(chunk)
 
     def flush(self) -> None:
         """Write what is buffered."""
         if self._buffer:
-            self.connection.exec_driver_sql(self._insert_sql, self._buffer)
+            self._write_staging(self._buffer)
             self._buffer = []
 
     def drop_erp_ids(self, erp_ids: Sequence[str]) -> None:
@@ -127,6 +125,27 @@ class Staging:
         """Drop the tables (they also go away with the connection)."""
         for table in (self.table, self.new_ids):
             table.drop(self.connection, checkfirst=True)
+
+
+def _bulk_writer(
+    connection: sa.Connection, table: str, columns: Sequence[str]
+) -> Callable[[Sequence[tuple[object, ...]]], None]:
+    """A function writing rows into `table`: `COPY … FROM STDIN` on PostgreSQL through psycopg (its
+    `executemany` sends one statement per row, about twelve times slower here), else one `executemany`."""
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        sql = f"COPY {table} ({names}) FROM STDIN"
+
+        def copy(rows: Sequence[tuple[object, ...]]) -> None:
+            # The run's own DBAPI connection, so the rows join its open transaction like any other write.
+            with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as stream:  # type: ignore[union-attr]
+                for row in rows:
+                    stream.write_row(row)
+
+        return copy
+    marks = ", ".join(_placeholder(connection, i) for i in range(len(columns)))
+    insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+    return lambda rows: connection.exec_driver_sql(insert, list(rows))  # type: ignore[arg-type]
 
 
 def _placeholder(connection: sa.Connection, index: int) -> str:
