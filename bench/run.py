@@ -118,18 +118,20 @@ def _config(state: dict[str, Any]) -> Any:
 
 
 def _bare_read(state: dict[str, Any]) -> dict[str, Any]:
-    """The reference: the same query, the same effective connection string, pyodbc `fetchmany`, nothing else."""
+    """The reference: the same query, the same effective connection string, pyodbc `fetchmany` of the same size
+    as the connector's (`read_chunk`), nothing else."""
     import pyodbc
 
-    from connectors.odbc import OdbcConnector
+    from connectors.odbc import OdbcConnector, read_chunk
 
-    connection_string = OdbcConnector(_config(state).source).connection_string
+    source = _config(state).source
+    connection_string, chunk = OdbcConnector(source).connection_string, read_chunk(source.fetch_size)
     started = time.perf_counter()
     connection = pyodbc.connect(connection_string, autocommit=True)
     cursor = connection.cursor()
     cursor.execute(QUERY)
     rows = 0
-    while batch := cursor.fetchmany(FETCH_SIZE):
+    while batch := cursor.fetchmany(chunk):
         rows += len(batch)
     connection.close()
     return {"seconds": time.perf_counter() - started, "records": rows}

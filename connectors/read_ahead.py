@@ -9,7 +9,7 @@ The child (`run_child`, in a new interpreter) gets its job (the source config, `
 on stdout with frames: the result's columns, then batches of rows as tuples, then the end, or an error that
 says what went wrong in the same words the in-process connector would use (a `SourceError`, so a broken source
 still removes nobody). Its log lines are handed to the parent, which logs them as its own (same format, same
-run id). The reader queues at most `_AHEAD` batches beyond what the parent has taken: memory does not grow
+run id). The reader queues at most `_AHEAD_ROWS` rows beyond what the parent has taken: memory does not grow
 with the source.
 
 The child dies with its parent (`PR_SET_PDEATHSIG` on Linux), and the parent kills the child when it stops
@@ -43,8 +43,8 @@ _ERRORS: dict[str, type[Exception]] = {
     "TransientSourceError": TransientSourceError,
     "ConfigError": ConfigError,
 }
-_AHEAD = 16
-"""Batches the reader may have fetched beyond what the parent has taken."""
+_AHEAD_ROWS = 80_000
+"""Rows the reader may have fetched beyond what the parent has taken (as whole batches, at least two)."""
 _CHILD = "import connectors.read_ahead as r; r.run_child()"
 """The child's program (not `-m`: the package already imports this module, and runpy would warn)."""
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -158,13 +158,14 @@ def _relay(level: str, event: str, fields: dict[str, Any]) -> None:
 class _Frames:
     """The child's stdout, as frames, written by a thread of their own.
 
-    The queue lets the fetch run up to `_AHEAD` batches ahead of the parent (while it loads its ledger, say)
+    The queue lets the fetch run up to `_AHEAD_ROWS` rows ahead of the parent (while it loads its ledger, say)
     instead of stalling on a full pipe; `write` releases the GIL, so the thread costs the fetch nothing.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], batch_rows: int) -> None:
         self._stream = stream
-        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=_AHEAD)
+        ahead = max(2, _AHEAD_ROWS // max(1, batch_rows))
+        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=ahead)
         self._broken: BaseException | None = None
         self._writer = threading.Thread(target=self._write_all, name="frames", daemon=True)
         self._writer.start()
@@ -231,13 +232,15 @@ def _relay_logs(frames: _Frames) -> None:
 
 def main() -> int:
     """Read the job from stdin, stream the result to stdout as frames."""
-    frames = _Frames(os.fdopen(os.dup(1), "wb", buffering=1 << 20))
+    out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     os.dup2(2, 1)  # anything else printing (a driver, a warning) goes to stderr, not into the frames
     job = pickle.load(sys.stdin.buffer)
     _die_with_parent(job["parent"])
-    _relay_logs(frames)
-    from connectors.odbc import OdbcConnector, redact_secrets, secrets_in
+    from connectors.odbc import OdbcConnector, read_chunk, redact_secrets, secrets_in
     from connectors.values import RowDigester
+
+    frames = _Frames(out, read_chunk(job["source"].fetch_size))
+    _relay_logs(frames)
 
     try:
         connector = OdbcConnector(job["source"], retry_wait=job["retry_wait"])

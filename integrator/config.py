@@ -65,7 +65,8 @@ class SourceConfig(_Section):
     connect_retries: Annotated[int, Field(ge=0)] = 3
     """odbc: further connection attempts after the first fails, with exponential backoff."""
     fetch_size: Annotated[int, Field(ge=1)] = 5000
-    """odbc: rows fetched per round trip (`fetchmany`)."""
+    """odbc: rows per round trip for drivers that fetch in blocks (psqlODBC's `Fetch`); `fetchmany` takes at
+    most 1,000 of them at a time (`connectors.odbc.READ_CHUNK`)."""
     path: Path | None = None
     """csv: the export file."""
     delimiter: str = ";"

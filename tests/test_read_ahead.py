@@ -66,6 +66,19 @@ def test_rows_come_through_the_reader_in_order(tmp_path: Path) -> None:
     assert _readers() == []
 
 
+def test_the_reader_fetches_at_most_a_thousand_rows_at_a_time(tmp_path: Path) -> None:
+    """A large `fetch_size` (the driver's rows per round trip) still reaches pyodbc as `fetchmany(1000)`."""
+    from connectors.read_ahead import ReaderProcess
+
+    reading = ReaderProcess(_source(_erp(tmp_path / "erp.db", 3_500), fetch_size=5_000), None, 1.0)
+    try:
+        reading.columns()
+        sizes = [len(rows) for rows, _ in reading.batches()]
+    finally:
+        reading.close()
+    assert sizes == [1_000, 1_000, 1_000, 500]
+
+
 def test_a_reader_killed_mid_read_is_a_source_error_not_a_short_read(tmp_path: Path) -> None:
     records = make_connector(_source(_erp(tmp_path / "erp.db", 50_000), fetch_size=100)).records()
     assert len(list(itertools.islice(records, 10))) == 10
@@ -123,16 +136,16 @@ def test_digests_from_a_reader_that_is_ahead_equal_the_parents(tmp_path: Path) -
     from connectors.read_ahead import ReaderProcess
     from connectors.values import RowDigester
 
-    source = _source(_erp(tmp_path / "erp.db", 30_000), fetch_size=500)
+    source = _source(_erp(tmp_path / "erp.db", 120_000), fetch_size=500)  # more rows than the queue holds
     reading = ReaderProcess(source, None, 1.0, b"reading key")
     try:
         _, types = reading.columns()
         digest = RowDigester(0, b"reading key", types).digest
-        time.sleep(1.0)  # the parent is busy: the reader fills its queue, then digests what it fetches next
+        time.sleep(1.5)  # the parent is busy: the reader fills its queue, then digests what it fetches next
         batches = list(reading.batches())
     finally:
         reading.close()
-    assert sum(len(rows) for rows, _ in batches) == 30_000
+    assert sum(len(rows) for rows, _ in batches) == 120_000
     digested = [(rows, digests) for rows, digests in batches if digests is not None]
     assert digested, "the reader never digested a batch while the parent was behind"
     assert any(digests is None for _, digests in batches[:5])  # the first batches were taken off an empty queue
