@@ -156,7 +156,7 @@ class Reconciler:
         self._scope = scope
         self._tag = tag
         """The normalised tag, for the untagged-row fast path (None: every row is judged by the rules)."""
-        self._seen: set[str] = set()  # live customers met in the source
+        self._seen: set[str] = set()  # live customers met in the source (live erp_ids only: `finish` counts them)
         self._winners: dict[str, str] = {}  # login -> erp_id holding it so far (judged records only)
         self._won: dict[str, str] = {}  # live erp_id -> the login it holds as a winner
         self._staged_new: set[str] = set()  # erp_ids staged for create (duplicate-id detection)
@@ -298,12 +298,15 @@ class Reconciler:
         removals: list[tuple[str, tuple[str, ...]]] = []
         deferred: list[tuple[str, tuple[str, ...]]] = []
         seen, rejected = self._seen, self._rejected_live
-        for erp_id in self._fingerprints:
-            if erp_id in rejected:
-                removals.append((erp_id, rejected[erp_id]))
-            elif erp_id not in seen and (self._scope is None or self._scope == erp_id):
-                # Rows without an erp_id may be these very customers: never remove on a guess.
-                (deferred if self._unkeyed else removals).append((erp_id, (NOT_IN_SOURCE,)))
+        # A resync usually meets every live customer, and `seen` holds live erp_ids only: equal sizes say so
+        # without a loop over a million ledger entries.
+        if rejected or len(seen) < len(self._fingerprints):
+            for erp_id in self._fingerprints:
+                if erp_id in rejected:
+                    removals.append((erp_id, rejected[erp_id]))
+                elif erp_id not in seen and (self._scope is None or self._scope == erp_id):
+                    # Rows without an erp_id may be these very customers: never remove on a guess.
+                    (deferred if self._unkeyed else removals).append((erp_id, (NOT_IN_SOURCE,)))
         found = self._lookups.accounts([erp_id for erp_id, _ in removals + deferred]) if removals or deferred else {}
         plan.removals = [Removal(e, *found.get(e, ("", "")), why) for e, why in removals]
         plan.deferred_removals = [Removal(e, *found.get(e, ("", "")), why) for e, why in deferred]
