@@ -197,9 +197,7 @@ def run_sync(
             run_id = None if dry_run else start_run(conn, "only" if only else trigger)
             structlog.contextvars.bind_contextvars(run_id=run_id)
             try:
-                result = _run(
-                    conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress
-                )
+                result = _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress)
             finally:
                 structlog.contextvars.unbind_contextvars("run_id")
     finally:

@@ -207,11 +207,7 @@ def test_login_change_is_applied_and_told_at_the_new_address(world: World) -> No
     [account] = world.accounts_of(1)
     assert account["login"] == "nowy@example.pl"
     mail = [m for m in world.mails(account["id"]) if m["kind"] == "login_changed"]
-    assert (
-        len(mail) == 1
-        and mail[0]["recipient"] == "nowy@example.pl"
-        and "stary@example.pl" in mail[0]["context"]
-    )
+    assert len(mail) == 1 and mail[0]["recipient"] == "nowy@example.pl" and "stary@example.pl" in mail[0]["context"]
 
 
 def test_two_customers_can_swap_logins_in_one_run(world: World) -> None:
@@ -260,10 +256,7 @@ def test_null_and_garbage_emails_are_rejected_not_lost(world: World) -> None:
     world.erp.add(5, email="brak")
     result = world.sync()
     assert result.created == 1 and result.rejected == 4
-    assert (
-        result.rejected_by_reason.get("missing_email", 0) + result.rejected_by_reason.get("invalid_email", 0)
-        == 4
-    )
+    assert result.rejected_by_reason.get("missing_email", 0) + result.rejected_by_reason.get("invalid_email", 0) == 4
     reasons = {r["erp_id"]: r["reasons"] for r in result.rejections}
     assert reasons["2"] == "missing_email" and reasons["5"] == "invalid_email"
 
@@ -321,9 +314,7 @@ def test_blocked_account_stays_blocked_through_updates(world: World) -> None:
     world.erp.set(1, phone="777")
     world.sync()
     [account] = world.accounts_of(1)
-    assert (
-        account["blocked"] and account["phone"] == "777" and account["blocked_reason"] == "zaległe płatności"
-    )
+    assert account["blocked"] and account["phone"] == "777" and account["blocked_reason"] == "zaległe płatności"
 
 
 def test_only_syncs_one_customer(world: World) -> None:
