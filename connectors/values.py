@@ -322,6 +322,11 @@ def _row_converter(
             )
             if locale is not None and locale.__class__ is not str:
                 locale = (_text_of(locale) or "").lower() or None
+        if "\0" in f"{erp_id}{name}{email}{symbol}{tax_id}{phone}{price_level}{sales_rep}{sales_rep_email}{locale}":
+            erp_id, problems = _without_nul(
+                erp_id, problems, name=name, email=email, symbol=symbol, tax_id=tax_id, phone=phone,
+                price_level=price_level, sales_rep=sales_rep, sales_rep_email=sales_rep_email, locale=locale,
+            )  # fmt: skip
         tags = tags_of(tags)
         if discount is not None and discount.__class__ is not Decimal:
             discount, problem = numbers(discount)
@@ -343,6 +348,21 @@ def _row_converter(
         )  # fmt: skip
 
     return convert
+
+
+def _without_nul(erp_id: str, problems: tuple[str, ...], **fields: Any) -> tuple[str, tuple[str, ...]]:
+    """Name every text field holding a NUL character, so the record is quarantined: PostgreSQL refuses NUL in
+    text (one such value would fail the whole run there), and elsewhere it would cut the value short on the
+    portal and in mail. An erp_id holding one cannot key anything: the record is treated as keyless."""
+    nul = "\0"
+    found = [
+        f"{field}: contains a NUL character (\\x00)"
+        for field, value in fields.items()
+        if isinstance(value, str) and nul in value
+    ]
+    if erp_id and nul in erp_id:
+        return "", (*problems, "erp_id: contains a NUL character (\\x00)", *found)
+    return erp_id, (*problems, *found)
 
 
 def _bounded_cache(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:

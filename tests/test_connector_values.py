@@ -149,6 +149,16 @@ def test_several_problems_are_all_reported() -> None:
     )
 
 
+def test_nul_characters_are_problems_naming_their_fields() -> None:
+    """A NUL in text is a problem (the record is quarantined); in the erp_id it leaves the record keyless."""
+    record = convert(BASIC + ["phone"], ["7", "Firma\x00", "a@b.pl", "b2b", "+48\x00 600"])
+    assert record.erp_id == "7"
+    assert record.problems == ("name: contains a NUL character (\\x00)", "phone: contains a NUL character (\\x00)")
+    keyless = convert(BASIC, ["7\x00", "Firma", "a@b.pl", "b2b"])
+    assert (keyless.erp_id, keyless.problems) == ("", ("erp_id: contains a NUL character (\\x00)",))
+    assert convert(BASIC, ["7", "Firma", "a@b.pl", "b2b"]).problems == ()
+
+
 def test_locale_lowercased_and_price_level_text() -> None:
     """Locale is lower-cased; a numeric price level (Subiekt's kh_Cena) becomes text."""
     record = convert(

@@ -173,3 +173,39 @@ def test_fixing_a_record_and_syncing_only_it_clears_its_quarantine(erp: SqliteEr
     assert (result.status, result.updated, result.quarantined) == ("ok", 1, 0)
     assert world.account(2)["phone"] == "222"
     assert set(world.quarantined()) == {"4"}
+
+
+def test_nul_character_quarantines_its_record_on_every_store(store_url: str, tmp_path: Path) -> None:
+    """A NUL in a field (a CSV export can carry one) quarantines that record, naming the field: PostgreSQL
+    refuses NUL in text, and one such value must not fail the whole run. A NUL in the erp_id makes the record
+    keyless, so it can neither create an account nor remove one."""
+    from integrator.config import config_from_dict
+
+    export = tmp_path / "kontrahenci.csv"
+    export.write_text(
+        "erp_id;name;email;tags\n"
+        "1;Hurtownia Łódź;klient1@example.pl;b2b\n"
+        "2;Sklep\x00Gęś;klient2@example.pl;b2b\n"
+        "3;Delikatesy;klient3@example.pl;b2b\n",
+        encoding="utf-8",
+    )
+    data = {
+        "source": {"kind": "csv", "path": str(export), "delimiter": ";"},
+        "store": {"url": store_url},
+        "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": str(tmp_path / "mail")}},
+    }
+    config = config_from_dict(data, tmp_path / "config.toml")
+    engine = open_store(store_url)
+    result = run_sync(config, engine=engine)
+    assert (result.status, result.created, result.quarantined) == ("quarantined", 2, 1)
+    [item] = result.quarantine
+    assert item["erp_id"] == "2" and item["error"] == "name: contains a NUL character (\\x00)"
+    assert "\x00" not in item["error"] and item["origin"] == "kontrahenci.csv:line 3"
+
+    export.write_text(export.read_text(encoding="utf-8").replace("Sklep\x00Gęś", "Sklep Gęś").replace("3;", "3\x00;"))
+    again = run_sync(config, engine=engine, allow_mass_removal=True)
+    assert (again.status, again.created, again.removed, again.quarantined) == ("quarantined", 1, 0, 1)
+    assert "erp_id: contains a NUL character" in again.quarantine[0]["error"]
+    with engine.connect() as conn:
+        live = set(conn.execute(sa.select(accounts.c.erp_id).where(accounts.c.status != "removed")).scalars())
+    assert live == {"1", "2", "3"}  # 3 kept: a keyless row may be it, so nobody is removed on a guess

@@ -137,7 +137,10 @@ def _bulk_writer(
         sql = f"COPY {table} ({names}) FROM STDIN"
 
         def copy(rows: Sequence[tuple[object, ...]]) -> None:
-            # The run's own DBAPI connection, so the rows join its open transaction like any other write.
+            # The run's own DBAPI connection, so the rows join its transaction like any other write. Begun
+            # through SQLAlchemy first: a failed COPY must leave a transaction that `rollback()` knows to end.
+            if not connection.in_transaction():
+                connection.begin()
             with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as stream:  # type: ignore[union-attr]
                 for row in rows:
                     stream.write_row(row)
