@@ -209,3 +209,46 @@ def test_nul_character_quarantines_its_record_on_every_store(store_url: str, tmp
     with engine.connect() as conn:
         live = set(conn.execute(sa.select(accounts.c.erp_id).where(accounts.c.status != "removed")).scalars())
     assert live == {"1", "2", "3"}  # 3 kept: a keyless row may be it, so nobody is removed on a guess
+
+
+def test_discounts_round_trip_and_an_absurd_one_is_quarantined_on_every_store(store_url: str, tmp_path: Path) -> None:
+    """Discounts are created and updated exactly on every store; one a server store cannot hold (1E+20 against
+    NUMERIC(9,4)) quarantines its own record when applied, never the staging of the whole run. (SQLite does not
+    enforce a column's precision: it keeps the value.)"""
+    from decimal import Decimal
+
+    from integrator.config import config_from_dict
+
+    export = tmp_path / "kontrahenci.csv"
+
+    def write(discounts: dict[int, str]) -> None:
+        lines = ["erp_id;name;email;tags;discount"]
+        lines += [f"{n};Firma {n};klient{n}@example.pl;b2b;{d}" for n, d in discounts.items()]
+        export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    data = {
+        "source": {"kind": "csv", "path": str(export), "delimiter": ";"},
+        "store": {"url": store_url},
+        "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": str(tmp_path / "mail")}},
+    }
+    config = config_from_dict(data, tmp_path / "config.toml")
+    engine = open_store(store_url)
+
+    def discounts() -> dict[str, Decimal]:
+        with engine.connect() as conn:
+            return {e: Decimal(str(d)) for e, d in conn.execute(sa.select(accounts.c.erp_id, accounts.c.discount))}
+
+    write({1: "12,5", 2: "5", 3: "1E+20"})
+    first = run_sync(config, engine=engine)
+    if store_url.startswith("sqlite"):
+        assert (first.status, first.created, discounts()["3"]) == ("ok", 3, Decimal("1E+20"))
+    else:
+        assert (first.status, first.created, first.quarantined) == ("quarantined", 2, 1)
+        assert first.quarantine[0]["erp_id"] == "3" and "could not apply" in first.quarantine[0]["error"]
+        assert "3" not in discounts()
+    assert (discounts()["1"], discounts()["2"]) == (Decimal("12.5"), Decimal("5"))
+    write({1: "12.50", 2: "7.25", 3: "3"})
+    second = run_sync(config, engine=engine)
+    expected = (0, 2) if store_url.startswith("sqlite") else (1, 1)  # (created, updated)
+    assert (second.status, second.created, second.updated, second.quarantined) == ("ok", *expected, 0)
+    assert discounts() == {"1": Decimal("12.5"), "2": Decimal("7.25"), "3": Decimal("3")}

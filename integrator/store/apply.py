@@ -59,6 +59,12 @@ def _same(old: Any, new: Any) -> bool:
     return old == new
 
 
+def _typed(column: sa.Column) -> Any:
+    """A staged (text) column as the type of its `accounts` column."""
+    target = accounts.c[column.name].type
+    return sa.cast(column, target) if not isinstance(target, sa.String | sa.Text) else column
+
+
 def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
@@ -345,7 +351,7 @@ class Applier:
                 sa.select(
                     new_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
                     literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
-                    *(st.c[f] for f in STAGED_FIELDS),
+                    *(_typed(st.c[f]) for f in STAGED_FIELDS),
                     literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
                 ).select_from(staged).where(where),
             )
