@@ -175,12 +175,22 @@ def test_fixing_a_record_and_syncing_only_it_clears_its_quarantine(erp: SqliteEr
     assert set(world.quarantined()) == {"4"}
 
 
+def _csv_config(export: Path, store_url: str, tmp_path: Path) -> Config:
+    """A config reading a `;`-separated CSV export into the given store."""
+    from integrator.config import config_from_dict
+
+    data = {
+        "source": {"kind": "csv", "path": str(export), "delimiter": ";"},
+        "store": {"url": store_url},
+        "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": str(tmp_path / "mail")}},
+    }
+    return config_from_dict(data, tmp_path / "config.toml")
+
+
 def test_nul_character_quarantines_its_record_on_every_store(store_url: str, tmp_path: Path) -> None:
     """A NUL in a field (a CSV export can carry one) quarantines that record, naming the field: PostgreSQL
     refuses NUL in text, and one such value must not fail the whole run. A NUL in the erp_id makes the record
     keyless, so it can neither create an account nor remove one."""
-    from integrator.config import config_from_dict
-
     export = tmp_path / "kontrahenci.csv"
     export.write_text(
         "erp_id;name;email;tags\n"
@@ -189,12 +199,7 @@ def test_nul_character_quarantines_its_record_on_every_store(store_url: str, tmp
         "3;Delikatesy;klient3@example.pl;b2b\n",
         encoding="utf-8",
     )
-    data = {
-        "source": {"kind": "csv", "path": str(export), "delimiter": ";"},
-        "store": {"url": store_url},
-        "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": str(tmp_path / "mail")}},
-    }
-    config = config_from_dict(data, tmp_path / "config.toml")
+    config = _csv_config(export, store_url, tmp_path)
     engine = open_store(store_url)
     result = run_sync(config, engine=engine)
     assert (result.status, result.created, result.quarantined) == ("quarantined", 2, 1)
@@ -217,8 +222,6 @@ def test_discounts_round_trip_and_an_absurd_one_is_quarantined_on_every_store(st
     enforce a column's precision: it keeps the value.)"""
     from decimal import Decimal
 
-    from integrator.config import config_from_dict
-
     export = tmp_path / "kontrahenci.csv"
 
     def write(discounts: dict[int, str]) -> None:
@@ -226,12 +229,7 @@ def test_discounts_round_trip_and_an_absurd_one_is_quarantined_on_every_store(st
         lines += [f"{n};Firma {n};klient{n}@example.pl;b2b;{d}" for n, d in discounts.items()]
         export.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    data = {
-        "source": {"kind": "csv", "path": str(export), "delimiter": ";"},
-        "store": {"url": store_url},
-        "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": str(tmp_path / "mail")}},
-    }
-    config = config_from_dict(data, tmp_path / "config.toml")
+    config = _csv_config(export, store_url, tmp_path)
     engine = open_store(store_url)
 
     def discounts() -> dict[str, Decimal]:
