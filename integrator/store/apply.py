@@ -315,8 +315,7 @@ class Applier:
             self._restore_all()
         st = self.staging.table
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
-        if self.conn.execute(sa.select(sa.func.count()).where(st.c.action.in_(("create", "readd")))).scalar():
-            self.staging.mint_ids()
+        self.staging.mint_ids()  # staging counted its creates: no ids, no work
         self.conn.commit()
         # Batches follow the staging order, and so the ascending order of the new ids: each batch writes
         # the right end of the id indexes, not pages all over them.

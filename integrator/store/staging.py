@@ -150,7 +150,7 @@ def _bulk_writer(
         return copy
     marks = ", ".join(_placeholder(connection, i) for i in range(len(columns)))
     insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-    return lambda rows: connection.exec_driver_sql(insert, list(rows))  # type: ignore[arg-type]
+    return lambda rows: connection.exec_driver_sql(insert, rows)  # type: ignore[arg-type]
 
 
 def _placeholder(connection: sa.Connection, index: int) -> str:
