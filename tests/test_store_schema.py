@@ -3,13 +3,17 @@ itself keeps one live account per login and per customer."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from integrator.clock import utcnow
-from integrator.store.db import open_store
+from integrator.store.db import SQLITE_PAGE_SIZE, open_store
 from integrator.store.schema import accounts, metadata
 
 
@@ -56,3 +60,24 @@ def test_database_refuses_two_live_accounts_for_one_login_or_customer(store_url:
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(accounts.insert().values(**clash))
     engine.dispose()
+
+
+def test_a_new_sqlite_store_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    """16 KiB pages are chosen when the store is created; a store made with SQLite's default keeps 4 KiB pages
+    (changing them would need a VACUUM) and still opens and migrates."""
+    fresh = open_store(f"sqlite:///{tmp_path / 'new.db'}")
+    with fresh.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE == 16384
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    fresh.dispose()
+
+    old_path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(old_path)) as old:
+        old.execute("CREATE TABLE kept (x INTEGER)")  # the database now exists with 4 KiB pages
+        assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
+    existing = open_store(f"sqlite:///{old_path}")
+    with existing.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar() == 0
+    existing.dispose()
