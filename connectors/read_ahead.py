@@ -91,8 +91,9 @@ class ReaderProcess:
     def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[str] | None]]:
         """(rows, their digests or None) until the result ends; an error in the reader is raised here.
 
-        With a `digest_key`, the reader digests a batch itself when it is ahead of the parent anyway (its queue
-        is full): time it would spend waiting. Otherwise the digests are None and the parent computes them.
+        With a `digest_key`, the reader digests a batch itself when it is well ahead of the parent (its queue is
+        at least half full), taking work off the busier side. Otherwise the digests are None and the parent
+        computes them.
         """
         loads = marshal.loads
         while True:
@@ -166,6 +167,9 @@ class _Frames:
         self._stream = stream
         ahead = max(2, _AHEAD_ROWS // max(1, batch_rows))
         self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=ahead)
+        self._digest_from = ahead // 2
+        """Queued batches from which on the reader digests what it sends (a full queue alone is rarely seen:
+        the reader waits on it, and the parent has taken a batch by the time it wakes)."""
         self._broken: BaseException | None = None
         self._writer = threading.Thread(target=self._write_all, name="frames", daemon=True)
         self._writer.start()
@@ -176,9 +180,10 @@ class _Frames:
         self._queue.put((kind, payload))
 
     def rows(self, batch: Sequence[Any], digest: Callable[[Sequence[Any]], str] | None) -> None:
-        """Send a batch, with its digests when the parent is behind (the queue is full) and there is a key."""
+        """Send a batch, with its digests when there is a key and the parent is behind (the queue is at least half
+        full): the two processes then share the digesting, and neither waits long for the other."""
         rows = [tuple(row) for row in batch]
-        digests = list(map(digest, rows)) if digest is not None and self._queue.full() else None
+        digests = list(map(digest, rows)) if digest is not None and self._queue.qsize() >= self._digest_from else None
         try:
             self.send(MARSHALLED, marshal.dumps((rows, digests), 2))  # version 2: no back-references, faster
         except ValueError:  # Decimal, dates: values marshal cannot carry
