@@ -267,8 +267,10 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             batch_size=config.store.batch_size,
         )
         applier.heartbeat = lambda: _heartbeat(applier, lock, progress)
-        applier.resolve_update_ids()
-        readds = applier.mark_readds()
+        # Each is a pass over the staging table: none at all when there is nothing of its kind.
+        if plan.updates:
+            applier.resolve_update_ids()
+        readds = applier.mark_readds() if plan.creates else 0
         read_seconds = time.perf_counter() - started
         check_plan(plan, config.safety, allow_mass_removal=allow_mass_removal, scoped=only is not None)
     except GuardRefusal as refusal:
@@ -303,8 +305,10 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     try:
         checkpoint("sync.before_apply")
         applier.remove(plan.removals)
-        applier.update()
-        applier.create()
+        if plan.updates:
+            applier.update()
+        if plan.creates:
+            applier.create()
         record_rejections(conn, run_id, plan.rejections)
         applied = applier.result
         record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None, only=only)
