@@ -28,6 +28,7 @@ def test_minted_ids_are_distinct_v4_uuids_in_ascending_order_across_chunks() -> 
     assert ids == sorted(ids)
     # Random, not counted: the first hex digits spread over the whole range.
     assert {i[0] for i in ids} == set("0123456789abcdef")
+    assert {i[14] for i in ids} == {"4"} and {i[19] for i in ids} == set("89ab")  # version; the variant's 2 bits
     assert list(sorted_identity_ids(0)) == []
 
 

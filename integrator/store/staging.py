@@ -9,6 +9,7 @@ their number is known, into a second temporary table keyed by that number (see `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
@@ -110,7 +111,14 @@ class Staging:
         """Mint the identity ids of every staged create, in ascending order of `create_seq` (see `identities`)."""
         done = 0
         for chunk in sorted_identity_ids(self.creates):
-            self._write_ids(list(enumerate(chunk, done + 1)))
+            if self.connection.dialect.name == "sqlite":
+                # One JSON array per chunk, split by SQLite itself: half the time of an executemany.
+                self.connection.exec_driver_sql(
+                    "INSERT INTO sync_new_ids (create_seq, id) SELECT key + ?, value FROM json_each(?)",
+                    (done + 1, json.dumps(chunk)),
+                )
+            else:
+                self._write_ids(list(enumerate(chunk, done + 1)))
             done += len(chunk)
 
     def flush(self) -> None:
