@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from integrator.records import Record
 
-__all__ = ["Connector", "SkipUnchanged"]
+__all__ = ["Connector", "LeaveOut", "SkipUnchanged"]
 
 SkipUnchanged = Callable[[str, str, frozenset[str]], bool]
 """`skip(erp_id, digest, tags)`: True when the row needs no conversion or judging (known unchanged, or
 untagged with nothing to remove); `tags` are normalised like `Record.tags`."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveOut:
+    """Rows a connector may leave out before they are even handed over: those with an erp_id whose tags lack
+    `tag` (normalised like `Record.tags`).
+
+    The sync asks for this when its store holds no live account (a first sync): such a row can then only be
+    counted as `missing_tag`, so a reader in another process need not send it at all. The connector reports
+    how many rows it left out through `count`. A connector may ignore the offer; `skip` then counts them.
+    """
+
+    tag: str
+    count: Callable[[int], None]
 
 
 class Connector(Protocol):
@@ -23,14 +38,19 @@ class Connector(Protocol):
     """
 
     def records(
-        self, only: str | None = None, *, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
+        self,
+        only: str | None = None,
+        *,
+        digest_key: bytes | None = None,
+        skip: SkipUnchanged | None = None,
+        leave_out: LeaveOut | None = None,
     ) -> Iterator[Record]:
         """Every record of the source, or just the one whose erp_id is `only`.
 
         With `digest_key`, a connector may give each record the digest of its raw row (keyed, so a change in
         how rows are read changes every digest) and ask `skip(erp_id, digest, tags)` before converting a row:
         a row the caller needs no record for is then neither converted nor yielded. Connectors that cannot
-        digest a row (one record from several rows) just leave `digest` empty.
+        digest a row (one record from several rows) just leave `digest` empty. `leave_out`: see `LeaveOut`.
         """
         ...
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.base import SkipUnchanged
+from connectors.base import LeaveOut, SkipUnchanged
 from connectors.values import RowDigester, check_column_mapping, make_row_reader
 from integrator.config import SourceConfig
 from integrator.errors import ConfigError, SourceError
@@ -53,10 +53,16 @@ class CsvConnector:
         return f"csv {self._path} (delimiter {delimiter!r}, encoding {encoding}, {layout})"
 
     def records(
-        self, only: str | None = None, *, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
+        self,
+        only: str | None = None,
+        *,
+        digest_key: bytes | None = None,
+        skip: SkipUnchanged | None = None,
+        leave_out: LeaveOut | None = None,
     ) -> Iterator[Record]:
         """Every record in the file, streamed; with `only`, just that erp_id's (`digest_key`, `skip`: see
-        `connectors.base.Connector.records`)."""
+        `connectors.base.Connector.records`). `leave_out` is not taken up: the file is read in this process,
+        and `skip` counts untagged rows as cheaply."""
         with self._open() as handle:
             try:
                 yield from self._read(handle, only, digest_key, skip)

@@ -30,11 +30,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 
-__all__ = ["ReaderProcess"]
+__all__ = ["Batch", "ReaderProcess"]
 
 _HEADER = struct.Struct("<cI")
 COLUMNS, MARSHALLED, PICKLED, LOG, ERROR, END = b"C", b"M", b"P", b"L", b"E", b"Z"
@@ -50,10 +50,31 @@ _CHILD = "import connectors.read_ahead as r; r.run_child()"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
+class Batch(NamedTuple):
+    """One batch as the reader sent it."""
+
+    rows: list[tuple[Any, ...]]
+    digests: list[str] | None
+    """The rows' digests, when the reader computed them (else the parent does)."""
+    positions: list[int] | None
+    """When the reader left rows out (`leave_out`): the position in the fetched batch of each row sent."""
+    fetched: int
+    """Rows fetched for this batch, those left out included."""
+
+
 class ReaderProcess:
     """The parent's side: starts the reader, then hands out its columns and its batches of rows."""
 
-    def __init__(self, source: Any, only: str | None, retry_wait: float, digest_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        only: str | None,
+        retry_wait: float,
+        digest_key: bytes | None = None,
+        leave_out: str | None = None,
+    ) -> None:
+        """`leave_out`: a normalised tag; rows with an erp_id whose tags lack it are not sent (see
+        `connectors.base.LeaveOut`), and their batch says which rows it kept."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
         self._process = subprocess.Popen(
@@ -69,6 +90,7 @@ class ReaderProcess:
             "only": only,
             "retry_wait": retry_wait,
             "digest_key": digest_key,
+            "leave_out": leave_out,
             "parent": os.getpid(),
         }
         try:
@@ -88,8 +110,8 @@ class ReaderProcess:
         names, types = pickle.loads(payload)
         return names, types
 
-    def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[str] | None]]:
-        """(rows, their digests or None) until the result ends; an error in the reader is raised here.
+    def batches(self) -> Iterator[Batch]:
+        """The result's batches until it ends; an error in the reader is raised here.
 
         With a `digest_key`, the reader digests a batch itself when it is well ahead of the parent (its queue is
         at least half full), taking work off the busier side. Otherwise the digests are None and the parent
@@ -99,16 +121,16 @@ class ReaderProcess:
         while True:
             kind, payload = self._next_frame()
             if kind == MARSHALLED:
-                rows, digests = loads(payload)
+                batch = Batch(*loads(payload))
             elif kind == PICKLED:
-                rows, digests = pickle.loads(payload)
+                batch = Batch(*pickle.loads(payload))
             elif kind == END:
                 self._process.wait()
                 return
             else:
                 raise SourceError(f"the ODBC reader process sent an unexpected {kind!r} frame")
-            self._rows += len(rows)
-            yield rows, digests
+            self._rows += batch.fetched
+            yield batch
 
     def close(self) -> None:
         """Stop the reader (if it still runs) and reap it."""
@@ -179,15 +201,29 @@ class _Frames:
             raise self._broken
         self._queue.put((kind, payload))
 
-    def rows(self, batch: Sequence[Any], digest: Callable[[Sequence[Any]], str] | None) -> None:
+    def rows(
+        self,
+        batch: Sequence[Any],
+        digest: Callable[[Sequence[Any]], str] | None,
+        wanted: Callable[[Any], bool] | None = None,
+    ) -> None:
         """Send a batch, with its digests when there is a key and the parent is behind (the queue is at least half
-        full): the two processes then share the digesting, and neither waits long for the other."""
+        full): the two processes then share the digesting, and neither waits long for the other. With `wanted`,
+        only the rows it accepts are sent, with their positions in the batch."""
+        fetched, positions = len(batch), None
+        if wanted is not None:
+            positions = [at for at, row in enumerate(batch) if wanted(row)]
+            if len(positions) == fetched:
+                positions = None
+            else:
+                batch = [batch[at] for at in positions]
         rows = [tuple(row) for row in batch]
         digests = list(map(digest, rows)) if digest is not None and self._queue.qsize() >= self._digest_from else None
+        frame = (rows, digests, positions, fetched)
         try:
-            self.send(MARSHALLED, marshal.dumps((rows, digests), 2))  # version 2: no back-references, faster
+            self.send(MARSHALLED, marshal.dumps(frame, 2))  # version 2: no back-references, faster
         except ValueError:  # Decimal, dates: values marshal cannot carry
-            self.send(PICKLED, pickle.dumps((rows, digests), protocol=pickle.HIGHEST_PROTOCOL))
+            self.send(PICKLED, pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         """Write what is queued, then stop the writer."""
@@ -235,6 +271,18 @@ def _relay_logs(frames: _Frames) -> None:
     structlog.configure(processors=[send], cache_logger_on_first_use=False)
 
 
+def _tagged_or_keyless(connector: Any, names: list[str], types: list[Any], tag: str) -> Callable[[Any], bool]:
+    """Which rows to send when untagged customers may be left out: those carrying `tag`, and those without an
+    erp_id (they are judged, and quarantined, in the parent). Tags and erp_ids are read exactly as the parent
+    reads them."""
+    from connectors.values import RowDigester
+
+    reader = connector._reader(names, types)
+    tags_of, tags_at = reader.tags_of, reader.tags_position
+    erp_id_of = RowDigester(reader.erp_id_position, b"", types).erp_id_of
+    return lambda row: tag in tags_of(row[tags_at]) or not erp_id_of(row)
+
+
 def main() -> int:
     """Read the job from stdin, stream the result to stdout as frames."""
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
@@ -253,8 +301,9 @@ def main() -> int:
             frames.send(COLUMNS, pickle.dumps((names, types)))
             key = job["digest_key"]
             digest = None if key is None else RowDigester(0, key, types).digest
+            wanted = None if job["leave_out"] is None else _tagged_or_keyless(connector, names, types, job["leave_out"])
             for batch in batches:
-                frames.rows(batch, digest)
+                frames.rows(batch, digest, wanted)
     except (SourceError, ConfigError) as exc:
         frames.send(ERROR, pickle.dumps((type(exc).__name__, str(exc))))
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a source failure, never a partial read

@@ -192,6 +192,16 @@ class Reconciler:
         plan.skipped += 1
         return True
 
+    def left_out(self, count: int) -> None:
+        """`count` untagged rows that a connector left out unread (`connectors.base.LeaveOut`, asked for only when
+        the ledger is empty): each is what `skip` makes of an untagged row without a live account."""
+        if self._fingerprints:
+            raise ValueError("rows can be left out unread only when no account is live")
+        plan = self.plan
+        plan.records += count
+        plan.rejected += count
+        plan.rejected_by_reason[MISSING_TAG] += count
+
     def feed(self, record: Record) -> None:
         """Judge one record and stage its account write, if any."""
         plan = self.plan

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connectors import make_connector
+from connectors.base import LeaveOut
 from integrator.config import Config
 from integrator.errors import FatalSyncError, GuardRefusal
 from integrator.faults import checkpoint
@@ -27,7 +28,7 @@ from integrator.logs import get_logger
 from integrator.reconcile import Plan, Reconciler
 from integrator.store.apply import Applier, ApplyResult
 from integrator.store.db import open_store
-from integrator.store.ledger import StoreLookups, load_live_ledger
+from integrator.store.ledger import StoreLookups, has_live_accounts, load_live_ledger
 from integrator.store.lock import SyncLock
 from integrator.store.runs import (
     finish_run,
@@ -231,9 +232,16 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     try:
         # Asked for first: a connector may start reading now, while the ledger loads.
         skip = _LateSkip()
-        records = connector.records(only=only, digest_key=reading_key(config), skip=skip)
+        leave_out = None
+        if not dry_run and not has_live_accounts(conn):
+            # A first sync: an untagged customer can only be counted, so its row need not even be handed over.
+            # The lock keeps it first: only a sync makes accounts live. (A dry run holds no lock.)
+            leave_out = LeaveOut(normalize_tag(config.rules.tag), skip.left_out)
+        records = connector.records(only=only, digest_key=reading_key(config), skip=skip, leave_out=leave_out)
         ledger = load_live_ledger(conn)
         conn.commit()
+        if leave_out is not None and ledger:
+            raise FatalSyncError("accounts became live while this sync read its source (without a lock?); run again")
         staging = Staging(conn)
         conn.commit()
         reconciler = Reconciler(
@@ -246,6 +254,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         )
         plan = reconciler.plan
         skip.skip = reconciler.skip if progress is None else _counting(reconciler, progress)
+        skip.count_left_out = reconciler.left_out
         for count, record in enumerate(records, 1):
             reconciler.feed(record)
             if count % _RENEW_EVERY == 0:
@@ -326,15 +335,24 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
 
 
 class _LateSkip:
-    """The reconciler's `skip`, handed to the connector before the reconciler exists (it needs the ledger)."""
+    """The reconciler's `skip` (and its count of rows left out), handed to the connector before the reconciler
+    exists (it needs the ledger)."""
 
-    __slots__ = ("skip",)
+    __slots__ = ("count_left_out", "skip")
 
     def __init__(self) -> None:
         self.skip: Callable[[str, str, frozenset[str]], bool] = lambda erp_id, digest, tags: False
+        self.count_left_out: Callable[[int], None] = _too_early
 
     def __call__(self, erp_id: str, digest: str, tags: frozenset[str]) -> bool:
         return self.skip(erp_id, digest, tags)
+
+    def left_out(self, count: int) -> None:
+        self.count_left_out(count)
+
+
+def _too_early(count: int) -> None:
+    raise RuntimeError(f"{count} rows were left out before the sync could count them")
 
 
 def _counting(reconciler: Reconciler, progress: Callable[[str, int], None]) -> Callable[..., bool]:

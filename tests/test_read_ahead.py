@@ -73,7 +73,7 @@ def test_the_reader_fetches_at_most_a_thousand_rows_at_a_time(tmp_path: Path) ->
     reading = ReaderProcess(_source(_erp(tmp_path / "erp.db", 3_500), fetch_size=5_000), None, 1.0)
     try:
         reading.columns()
-        sizes = [len(rows) for rows, _ in reading.batches()]
+        sizes = [len(batch.rows) for batch in reading.batches()]
     finally:
         reading.close()
     assert sizes == [1_000, 1_000, 1_000, 500]
@@ -145,10 +145,10 @@ def test_digests_from_a_reader_that_is_ahead_equal_the_parents(tmp_path: Path) -
         batches = list(reading.batches())
     finally:
         reading.close()
-    assert sum(len(rows) for rows, _ in batches) == 120_000
-    digested = [(rows, digests) for rows, digests in batches if digests is not None]
+    assert sum(len(batch.rows) for batch in batches) == 120_000
+    digested = [(batch.rows, batch.digests) for batch in batches if batch.digests is not None]
     assert digested, "the reader never digested a batch while the parent was behind"
-    assert any(digests is None for _, digests in batches[:5])  # the first batches were taken off an empty queue
+    assert any(batch.digests is None for batch in batches[:5])  # the first batches were taken off an empty queue
     for rows, digests in digested:
         assert digests == [digest(row) for row in rows]
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from integrator.reconcile import Ledger
 from integrator.store.schema import accounts
 
-__all__ = ["StoreLookups", "load_live_ledger"]
+__all__ = ["StoreLookups", "has_live_accounts", "load_live_ledger"]
 
 _CHUNK = 500
 
@@ -26,6 +26,12 @@ def load_live_ledger(conn: sa.Connection) -> Ledger:
         ledger.update(rows)
     cursor.close()
     return ledger
+
+
+def has_live_accounts(conn: sa.Connection) -> bool:
+    """Whether any account is live (one probe of the `live_erp_id` index)."""
+    probe = sa.select(accounts.c.live_erp_id).where(accounts.c.live_erp_id.is_not(None)).limit(1)
+    return conn.execute(probe).first() is not None
 
 
 class StoreLookups:
