@@ -264,6 +264,8 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
                 if lock is not None:
                     lock.renew()
         staging.flush()
+        if not dry_run and staging.creates:
+            staging.start_minting()  # the new ids are made while the plan is settled and applied
         plan = reconciler.finish()
         staging.drop_erp_ids(sorted(plan.unstaged))
         conn.commit()

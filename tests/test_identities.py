@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from support.erp import SqliteErp, make_config
 
 from integrator.store.db import open_store
-from integrator.store.identities import sorted_identity_ids
+from integrator.store.identities import IdMinter, sorted_identity_ids
 from integrator.store.schema import account_events, accounts, outbox
 from integrator.sync import run_sync
 
@@ -30,6 +31,31 @@ def test_minted_ids_are_distinct_v4_uuids_in_ascending_order_across_chunks() -> 
     assert {i[0] for i in ids} == set("0123456789abcdef")
     assert {i[14] for i in ids} == {"4"} and {i[19] for i in ids} == set("89ab")  # version; the variant's 2 bits
     assert list(sorted_identity_ids(0)) == []
+
+
+def test_the_minting_thread_hands_out_prepared_chunks_in_order_and_raises_its_errors() -> None:
+    minter = IdMinter(2_600, lambda first, ids: [(first + n, i) for n, i in enumerate(ids)], chunk=1_000)
+    chunks = [minter.next() for _ in range(3)]
+    minter.close()
+    assert [(first, count) for first, count, _ in chunks] == [(1, 1_000), (1_001, 1_000), (2_001, 600)]
+    rows = [row for _, _, prepared in chunks for row in prepared]
+    assert [number for number, _ in rows] == list(range(1, 2_601))
+    ids = [i for _, i in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 2_600 and all(map(_is_random_uuid, ids))
+
+    def broken(first: int, ids: list[str]) -> None:
+        raise ValueError("cannot prepare")
+
+    failing = IdMinter(10, broken)
+    with pytest.raises(ValueError, match="cannot prepare"):
+        failing.next()
+    failing.close()
+
+
+def test_a_minter_nobody_asks_stops_on_close() -> None:
+    minter = IdMinter(400_000, lambda first, ids: ids, chunk=1_000)
+    minter.close()  # returns once the thread is gone: a refused plan leaves no minting behind
+    assert not minter._thread.is_alive()
 
 
 def test_sync_hands_out_new_ids_in_staging_order(tmp_path: Path, sqlite_odbc: str, store_url: str) -> None:

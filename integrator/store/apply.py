@@ -315,16 +315,21 @@ class Applier:
             self._restore_all()
         st = self.staging.table
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
-        self.staging.mint_ids()  # staging counted its creates: no ids, no work
-        self.conn.commit()
         # Batches follow the staging order, and so the ascending order of the new ids: each batch writes
-        # the right end of the id indexes, not pages all over them.
-        for low in range(0, top, self.batch_size):
-            high = low + self.batch_size
-            self._transaction(
-                lambda lo=low, hi=high: self._create_range(lo, hi),
-                lambda lo=low, hi=high: self._create_each(lo, hi),
-            )
+        # the right end of the id indexes, not pages all over them. Each batch's ids are written (and
+        # committed) before it, so a batch that fails and is retried row by row still finds them.
+        try:
+            for low in range(0, top, self.batch_size):
+                high = low + self.batch_size
+                last = sa.select(sa.func.max(st.c.create_seq)).where(st.c.seq > low, st.c.seq <= high)
+                self.staging.ids_through(self.conn.execute(last).scalar() or 0)
+                self.conn.commit()
+                self._transaction(
+                    lambda lo=low, hi=high: self._create_range(lo, hi),
+                    lambda lo=low, hi=high: self._create_each(lo, hi),
+                )
+        finally:
+            self.staging.stop_minting()
 
     def _create_range(self, low: int, high: int) -> None:
         st, ids = self.staging.table, self.staging.new_ids

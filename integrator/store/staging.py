@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from integrator.records import SYNCED_FIELDS, Record
-from integrator.store.identities import sorted_identity_ids
+from integrator.store.identities import IdMinter
 
 __all__ = ["STAGED_FIELDS", "Staging"]
 
@@ -63,11 +63,13 @@ class Staging:
         metadata = sa.MetaData()
         self.table = _staging_table(metadata)
         self.new_ids = _new_ids_table(metadata)
-        """create_seq -> the identity id minted for the create of that number (filled by `mint_ids`)."""
+        """create_seq -> the identity id minted for the create of that number (filled by `ids_through`)."""
         self._batch_size = batch_size
         self._buffer: list[tuple[object, ...]] = []
         self.count = 0
         self.creates = 0
+        self._minted = 0
+        self._minter: IdMinter | None = None
         for table in (self.table, self.new_ids):
             table.drop(connection, checkfirst=True)
             table.create(connection)
@@ -75,7 +77,7 @@ class Staging:
         self._write_ids = _bulk_writer(connection, "sync_new_ids", ("create_seq", "id"))
 
     def stage(self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record) -> None:
-        """Add one row; a create gets its `create_seq`, the key of the identity id `mint_ids` gives it."""
+        """Add one row; a create gets its `create_seq`, the key of the identity id `ids_through` gives it."""
         self.count += 1
         create_seq = None
         discount = record.discount
@@ -107,19 +109,36 @@ class Staging:
         if len(self._buffer) >= self._batch_size:
             self.flush()
 
-    def mint_ids(self) -> None:
-        """Mint the identity ids of every staged create, in ascending order of `create_seq` (see `identities`)."""
-        done = 0
-        for chunk in sorted_identity_ids(self.creates):
-            if self.connection.dialect.name == "sqlite":
-                # One JSON array per chunk, split by SQLite itself: half the time of an executemany.
+    def ids_through(self, create_seq: int) -> None:
+        """Make sure the creates numbered up to `create_seq` have their ids (minted in ascending order of
+        `create_seq` by a thread started at the first call; see `identities`). The caller commits."""
+        if self._minted >= create_seq:
+            return
+        minter = self.start_minting()
+        while self._minted < create_seq:
+            first, count, chunk = minter.next()
+            if isinstance(chunk, str):
                 self.connection.exec_driver_sql(
-                    "INSERT INTO sync_new_ids (create_seq, id) SELECT key + ?, value FROM json_each(?)",
-                    (done + 1, json.dumps(chunk)),
+                    "INSERT INTO sync_new_ids (create_seq, id) SELECT key + ?, value FROM json_each(?)", (first, chunk)
                 )
             else:
-                self._write_ids(list(enumerate(chunk, done + 1)))
-            done += len(chunk)
+                self._write_ids(chunk)
+            self._minted += count
+
+    def start_minting(self) -> IdMinter:
+        """Start minting the ids of every staged create in a thread (once the read is over), or return the
+        minter that runs."""
+        if self._minter is None:
+            # SQLite takes a chunk as one JSON array, split by SQLite itself: half the time of an executemany.
+            sqlite = self.connection.dialect.name == "sqlite"
+            self._minter = IdMinter(self.creates, _as_json if sqlite else _as_rows)
+        return self._minter
+
+    def stop_minting(self) -> None:
+        """Stop the minting thread, if one runs (the ids written so far stay)."""
+        if self._minter is not None:
+            self._minter.close()
+            self._minter = None
 
     def flush(self) -> None:
         """Write what is buffered."""
@@ -138,6 +157,14 @@ class Staging:
         """Drop the tables (they also go away with the connection)."""
         for table in (self.table, self.new_ids):
             table.drop(self.connection, checkfirst=True)
+
+
+def _as_json(first: int, ids: list[str]) -> str:
+    return json.dumps(ids)
+
+
+def _as_rows(first: int, ids: list[str]) -> list[tuple[int, str]]:
+    return list(enumerate(ids, first))
 
 
 def _bulk_writer(
