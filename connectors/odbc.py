@@ -16,22 +16,24 @@ from __future__ import annotations
 import contextlib
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyodbc
-import structlog
-import tenacity
 
 from connectors.base import LeaveOut, SkipUnchanged
 from connectors.read_ahead import ReaderProcess
 from connectors.values import RowDigester, RowReader, check_column_mapping, make_row_reader
-from integrator.config import SourceConfig
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 from integrator.records import Record
+
+if TYPE_CHECKING:  # the reader process imports this module: structlog (with rich) and tenacity on demand
+    import tenacity
+
+    from integrator.config import SourceConfig
 
 __all__ = [
     "PRESETS_DIR",
@@ -57,11 +59,20 @@ _MIN_LITERAL_SECRET = 4
 """Shorter passwords are redacted by key only: replacing every "ab" in a message would garble it."""
 
 
+BEFORE_FIRST_LOG: list[Callable[[], None]] = []
+"""Run once, before the first log line: the reader process sets up there the routing of its log lines to its
+parent, so that structlog (and rich, which it imports) cost a reader nothing until it has something to say."""
+
+
 def _log() -> Any:
     # Looked up at each use: `configure_logging` (or `capture_logs` in tests) may run after this import.
+    while BEFORE_FIRST_LOG:
+        BEFORE_FIRST_LOG.pop()()
     try:
         from integrator.logs import get_logger
     except ImportError:  # pragma: no cover - the connector also works without the app's log set-up
+        import structlog
+
         return structlog.get_logger().bind(logger="connectors.odbc")
     return get_logger("connectors.odbc")
 
@@ -254,6 +265,8 @@ class OdbcConnector:
     # -- connecting ------------------------------------------------------------------------------------------
 
     def _connect(self) -> pyodbc.Connection:
+        import tenacity
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self._source.connect_retries + 1),
             wait=tenacity.wait_exponential(multiplier=self._retry_wait, max=60),

@@ -289,11 +289,11 @@ def main() -> int:
     os.dup2(2, 1)  # anything else printing (a driver, a warning) goes to stderr, not into the frames
     job = pickle.load(sys.stdin.buffer)
     _die_with_parent(job["parent"])
-    from connectors.odbc import OdbcConnector, read_chunk, redact_secrets, secrets_in
+    from connectors.odbc import BEFORE_FIRST_LOG, OdbcConnector, read_chunk, redact_secrets, secrets_in
     from connectors.values import RowDigester
 
     frames = _Frames(out, read_chunk(job["source"].fetch_size))
-    _relay_logs(frames)
+    BEFORE_FIRST_LOG.append(lambda: _relay_logs(frames))
 
     try:
         connector = OdbcConnector(job["source"], retry_wait=job["retry_wait"])
