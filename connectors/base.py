@@ -22,7 +22,8 @@ class LeaveOut:
 
     The sync asks for this when its store holds no live account (a first sync): such a row can then only be
     counted as `missing_tag`, so a reader in another process need not send it at all. The connector reports
-    how many rows it left out through `count`. A connector may ignore the offer; `skip` then counts them.
+    how many rows it left out through `count`. A connector may ignore the offer; `skip` then counts them. One
+    that takes it need not ask `skip` about the rows it does yield: with no account, none is unchanged.
     """
 
     tag: str

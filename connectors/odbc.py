@@ -224,17 +224,21 @@ class OdbcConnector:
             digester = RowDigester(reader.erp_id_position, digest_key, types)
             digest_of, erp_id_of = digester.digest, digester.erp_id_of
             tags_of, tags_at = reader.tags_of, reader.tags_position
-            for batch, digests, positions, fetched in batches:
-                if positions is not None:  # the reader left untagged rows out: number the rest as fetched
-                    if leave_out is None:
-                        raise SourceError("the ODBC reader process left rows out unasked")
-                    leave_out.count(fetched - len(batch))
+            if leave_out is not None:
+                # The caller holds no account, so `skip` would answer False for every row sent (each is tagged or
+                # has no erp_id): it is not asked. Rows keep the numbers they had as fetched.
+                for batch, digests, positions, fetched in batches:
+                    if fetched > len(batch):
+                        leave_out.count(fetched - len(batch))
+                    if positions is None:  # nothing was left out of this batch
+                        positions = range(fetched)
                     for at, row, digest in zip(positions, batch, digests or map(digest_of, batch), strict=True):
-                        if skip is not None and skip(erp_id_of(row), digest, tags_of(row[tags_at])):
-                            continue
                         yield convert(row, f"row {number + at + 1}", digest)
                     number += fetched
-                    continue
+                return
+            for batch, digests, positions, _ in batches:
+                if positions is not None:
+                    raise SourceError("the ODBC reader process left rows out unasked")
                 for row, digest in zip(batch, digests or map(digest_of, batch), strict=True):
                     number += 1
                     if skip is not None and skip(erp_id_of(row), digest, tags_of(row[tags_at])):

@@ -41,7 +41,11 @@ def test_the_reader_sends_tagged_and_keyless_rows_numbered_as_fetched(tmp_path: 
     connector = make_connector(config.source)
     every = list(connector.records(digest_key=b"key", skip=lambda *_: False))
     left_out: list[int] = []
-    sent = list(connector.records(digest_key=b"key", skip=lambda *_: False, leave_out=LeaveOut("b2b", left_out.append)))
+
+    def never_asked(*_: object) -> bool:
+        raise AssertionError("a caller with no account is never asked whether a row is unchanged")
+
+    sent = list(connector.records(digest_key=b"key", skip=never_asked, leave_out=LeaveOut("b2b", left_out.append)))
 
     def kept(record: object) -> bool:
         return "b2b" in record.tags or not record.erp_id  # type: ignore[attr-defined]
@@ -51,6 +55,18 @@ def test_the_reader_sends_tagged_and_keyless_rows_numbered_as_fetched(tmp_path: 
     assert {r.origin for r in sent if not r.erp_id} == {"row 5", "row 12"}
     assert sum(left_out) == len(every) - len(sent) > 1_000
     assert len(left_out) > 1  # counted batch by batch, as the rows went by
+
+
+def test_a_batch_left_out_whole_still_counts_and_numbers(tmp_path: Path, sqlite_odbc: str) -> None:
+    """The first 1,500 customers are untagged: the reader's first batch (1,000 rows) is left out entirely."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    for erp_id in range(1, 2_001):
+        erp.add(erp_id, tags="hurt" if erp_id <= 1_500 else "b2b")
+    connector = make_connector(make_config(erp, "sqlite://", tmp_path).source)
+    left_out: list[int] = []
+    sent = list(connector.records(digest_key=b"key", skip=lambda *_: False, leave_out=LeaveOut("b2b", left_out.append)))
+    assert [r.origin for r in sent] == [f"row {n}" for n in range(1_501, 2_001)]
+    assert left_out == [1_000, 500]
 
 
 def test_without_a_skip_nothing_is_left_out(tmp_path: Path, sqlite_odbc: str) -> None:
