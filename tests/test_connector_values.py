@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import marshal
+import pickle
+import zlib
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from connectors.values import check_column_mapping, make_row_reader, normalize_tag
+from connectors.values import RowDigester, check_column_mapping, make_row_reader, normalize_tag
 from integrator.errors import ConfigError, SourceError
 from integrator.records import RECORD_COLUMNS, Record
 
@@ -296,3 +299,15 @@ def test_row_digest_depends_on_values_only() -> None:
     assert digester.digest(row) == first == digester.digest(list(row))
     assert held and digester.digest((7, name, "en", 2.5)) != first
     assert RowDigester(0, b"other key", [int, str, str, float]).digest(row) != first
+
+
+def test_row_digest_is_the_crc32_then_adler32_of_the_serialised_row() -> None:
+    """The stored fingerprints are these 16 hex digits: a faster way of writing them must not change one."""
+    key = b"reading key"
+    row = (7, "Zakład Łódź", None, 2.5)
+    data = marshal.dumps(row, 2)
+    expected = f"{zlib.crc32(data, zlib.crc32(key)):08x}{zlib.adler32(data, zlib.adler32(key)):08x}"
+    assert RowDigester(0, key, [int, str, str, float]).digest(row) == expected
+    pickled = pickle.dumps((Decimal("1.50"), "x"), protocol=5)
+    expected = f"{zlib.crc32(pickled, zlib.crc32(key)):08x}{zlib.adler32(pickled, zlib.adler32(key)):08x}"
+    assert RowDigester(0, key, [Decimal, str]).digest((Decimal("1.50"), "x")) == expected
