@@ -6,7 +6,8 @@ It writes an ERP of N customers (SQLite, read through the SQLite3 ODBC driver), 
 fresh child process (so one step's peak memory never hides another's): the bare read of the source query with
 pyodbc `fetchmany` (the reference), the initial sync, a no-change resync, a resync after 1 % of customers
 changed their phone, a resync after 5 % lost the tag (`--allow-mass-removal`), and mail delivery to the file
-backend. Ratios are to the bare read measured in the same run, since machines are noisy. See bench/README.md.
+backend. Each sync's ratio is to a bare read measured right before it, in the same run, since machines are
+noisy and their speed drifts. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -248,14 +249,18 @@ def run_store(store: str, base_erp: Path, out: Path, customers: int, deliver_lim
         ):
             if prepare:
                 prepare()
-            rows.append({"step": label, **_measure(step, state)})
+            # Each sync gets its own reference, read right before it: this machine's speed drifts by 10-15 %
+            # over a minute, and a ratio to a reference read minutes earlier would measure the drift too.
+            before = _measure("bare", state)["seconds"] if step != "deliver" else bare["seconds"]
+            rows.append({"step": label, **_measure(step, state), "bare_seconds": before})
     finally:
         if drop:
             drop()
+    rows[0]["bare_seconds"] = bare["seconds"]
     for row in rows:
         row["store"] = store
         row["customers"] = customers
-        row["ratio"] = row["seconds"] / bare["seconds"]
+        row["ratio"] = row["seconds"] / row["bare_seconds"]
         row["records_per_s"] = row["records"] / row["seconds"] if row["seconds"] else 0.0
     return rows
 
@@ -263,8 +268,8 @@ def run_store(store: str, base_erp: Path, out: Path, customers: int, deliver_lim
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results as a markdown table."""
     lines = [
-        "| store | N | step | seconds | × bare read | records/s | peak RSS (MiB) | outcome |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        "| store | N | step | seconds | bare read before (s) | × bare read | records/s | peak RSS (MiB) | outcome |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         if "created" in r:
@@ -276,8 +281,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         else:
             outcome = f"{r['records']} rows"
         ratio = "—" if "sent" in r else f"{r['ratio']:.2f}"  # mail delivery is not a read: no ratio
+        before = "—" if "sent" in r else f"{r['bare_seconds']:.2f}"
         lines.append(
-            f"| {r['store']} | {r['customers']:,} | {r['step']} | {r['seconds']:.2f} | {ratio} |"
+            f"| {r['store']} | {r['customers']:,} | {r['step']} | {r['seconds']:.2f} | {before} | {ratio} |"
             f" {r['records_per_s']:,.0f} | {r['peak_rss_mb']:.0f} | {outcome} |"
         )
     return "\n".join(lines)

@@ -54,4 +54,7 @@ def test_benchmark_runs_every_step_with_sane_counts(tmp_path: Path, store: str) 
     assert 40 <= untagged["removed"] <= 90 and untagged["created"] == 0
     assert 150 <= rows["mail deliver (file)"]["sent"] <= 200  # mails of removed accounts are cancelled, not sent
     assert all(row["peak_rss_mb"] > 0 and row["ratio"] > 0 for row in rows.values())
+    for step in ("initial sync", "no-change resync", "resync, 1 % changed a field", "resync, 5 % lost the tag"):
+        row = rows[step]  # each against its own reference, read right before it
+        assert row["bare_seconds"] > 0 and row["ratio"] == row["seconds"] / row["bare_seconds"]
     assert "| initial sync |" in bench.markdown(list(rows.values()))
