@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -74,7 +75,7 @@ class Staging:
             table.drop(connection, checkfirst=True)
             table.create(connection)
         self._write_staging = _bulk_writer(connection, "sync_staging", _COLUMNS)
-        self._write_ids = _bulk_writer(connection, "sync_new_ids", ("create_seq", "id"))
+        self._prepare_ids, self._write_ids = _id_writer(connection)
 
     def stage(self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record) -> None:
         """Add one row; a create gets its `create_seq`, the key of the identity id `ids_through` gives it."""
@@ -116,22 +117,15 @@ class Staging:
             return
         minter = self.start_minting()
         while self._minted < create_seq:
-            first, count, chunk = minter.next()
-            if isinstance(chunk, str):
-                self.connection.exec_driver_sql(
-                    "INSERT INTO sync_new_ids (create_seq, id) SELECT key + ?, value FROM json_each(?)", (first, chunk)
-                )
-            else:
-                self._write_ids(chunk)
+            _, count, prepared = minter.next()
+            self._write_ids(prepared)
             self._minted += count
 
     def start_minting(self) -> IdMinter:
         """Start minting the ids of every staged create in a thread (once the read is over), or return the
         minter that runs."""
         if self._minter is None:
-            # SQLite takes a chunk as one JSON array, split by SQLite itself: half the time of an executemany.
-            sqlite = self.connection.dialect.name == "sqlite"
-            self._minter = IdMinter(self.creates, _as_json if sqlite else _as_rows)
+            self._minter = IdMinter(self.creates, self._prepare_ids)
         return self._minter
 
     def stop_minting(self) -> None:
@@ -159,12 +153,15 @@ class Staging:
             table.drop(self.connection, checkfirst=True)
 
 
-def _as_json(first: int, ids: list[str]) -> str:
-    return json.dumps(ids)
-
-
-def _as_rows(first: int, ids: list[str]) -> list[tuple[int, str]]:
-    return list(enumerate(ids, first))
+def _id_writer(connection: sa.Connection) -> tuple[Callable[[int, list[str]], Any], Callable[[Any], None]]:
+    """(prepare, write) for chunks of minted ids: `prepare(first, ids)` runs in the minting thread, `write` on
+    the run's connection. SQLite takes a chunk as one JSON array that it splits itself (half the time of an
+    `executemany`); the other stores take rows through their bulk writer."""
+    if connection.dialect.name == "sqlite":
+        insert = "INSERT INTO sync_new_ids (create_seq, id) SELECT key + ?, value FROM json_each(?)"
+        return (lambda first, ids: (first, json.dumps(ids))), (lambda chunk: connection.exec_driver_sql(insert, chunk))
+    write_rows = _bulk_writer(connection, "sync_new_ids", ("create_seq", "id"))
+    return (lambda first, ids: list(enumerate(ids, first))), write_rows
 
 
 def _bulk_writer(
