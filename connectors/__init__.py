@@ -1,8 +1,9 @@
 """Connectors: where customer records come from, chosen by `[source] kind`.
 
-A plain registry: adding a connector is one entry in `CONNECTORS`, and an unknown kind is an error that lists
-the valid ones. The connector modules are imported when first asked for: the ODBC reader process imports this
-package too, and should not pay for the CSV connector or the config models it never uses at start-up.
+A plain registry: adding a connector is one entry in `_connectors()` (read as `CONNECTORS`), and an unknown
+kind is an error that lists the valid ones. The connector modules are imported when first asked for: the ODBC
+reader process imports this package too, and should not pay for the CSV connector or the config models it
+never uses at start-up.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ def __getattr__(name: str) -> Any:
     """`CONNECTORS` (`[source] kind` -> the connector class that reads it) and the connector classes."""
     if name == "CONNECTORS":
         return _connectors()
-    if name in ("CsvConnector", "OdbcConnector"):
-        return _connectors()["csv" if name == "CsvConnector" else "odbc"]
+    if name == "CsvConnector":
+        from connectors.csv import CsvConnector
+
+        return CsvConnector
+    if name == "OdbcConnector":
+        from connectors.odbc import OdbcConnector
+
+        return OdbcConnector
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
