@@ -33,6 +33,17 @@ def test_minted_ids_are_distinct_v4_uuids_in_ascending_order_across_chunks() -> 
     assert list(sorted_identity_ids(0)) == []
 
 
+def test_chunks_cut_through_the_first_byte_buckets_keep_the_ids_ascending() -> None:
+    """The ids are sorted bucket by bucket (by first byte): chunk edges fall inside buckets, and one chunk may
+    span many of them."""
+    for count, chunk in ((20_000, 777), (3_000, 5_000), (1, 10)):
+        chunks = list(sorted_identity_ids(count, chunk=chunk))
+        ids = [i for part in chunks for i in part]
+        assert [len(part) for part in chunks[:-1]] == [chunk] * (len(chunks) - 1)
+        assert len(ids) == count and len(set(ids)) == count
+        assert ids == sorted(ids)
+
+
 def test_the_minting_thread_hands_out_prepared_chunks_in_order_and_raises_its_errors() -> None:
     minter = IdMinter(2_600, lambda first, ids: [(first + n, i) for n, i in enumerate(ids)], chunk=1_000)
     chunks = [minter.next() for _ in range(3)]

@@ -28,21 +28,35 @@ def sorted_identity_ids(count: int, chunk: int = 50_000) -> Iterator[list[str]]:
     """`count` new random UUIDs in ascending order, as canonical strings, `chunk` at a time.
 
     Version and variant bits are set in the random bytes of all of them first (one `translate` per byte
-    column), then the ids are sorted at once (the order must hold across chunks); the strings, which take four
-    times the memory, are made a chunk at a time.
+    column). The ids are then dealt into 256 buckets by their first byte, and the buckets are sorted one by one
+    as the chunks are taken: the first chunk is ready after a fraction of the sorting (the apply waits for it),
+    and the whole sort makes fewer comparisons. The strings, which take four times the memory of the bytes,
+    are made a chunk at a time.
     """
     raw = bytearray(os.urandom(16 * count))
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_VARIANT_10)
     data = bytes(raw)
     del raw
-    keys = sorted([data[start : start + 16] for start in range(0, 16 * count, 16)])
-    del data
-    for start in range(0, count, chunk):
-        yield [
-            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-            for h in [key.hex() for key in keys[start : start + chunk]]
-        ]
+    buckets: list[list[bytes]] = [[] for _ in range(256)]
+    appends = [bucket.append for bucket in buckets]
+    for key in [data[start : start + 16] for start in range(0, 16 * count, 16)]:
+        appends[key[0]](key)
+    del data, appends
+    ready: list[bytes] = []
+    for bucket in buckets:
+        bucket.sort()
+        ready += bucket
+        bucket.clear()
+        while len(ready) >= chunk:
+            yield _canonical(ready[:chunk])
+            del ready[:chunk]
+    if ready:
+        yield _canonical(ready)
+
+
+def _canonical(keys: list[bytes]) -> list[str]:
+    return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in [key.hex() for key in keys]]
 
 
 class IdMinter:
