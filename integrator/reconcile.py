@@ -127,8 +127,9 @@ def erp_sort_key(erp_id: str) -> tuple[int, int, str]:
     return (1, 0, erp_id)
 
 
-StageFn = Callable[[str, str, str | None, str, str, Record], None]
-"""stage(action, erp_id, account_id, login, fingerprint, record); action: `create` or `update`."""
+StageFn = Callable[[str, str, str, str, Record], None]
+"""stage(action, erp_id, login, fingerprint, record); action: `create` or `update` (an update's account is found
+by its erp_id when the plan is applied)."""
 
 
 class Reconciler:
@@ -232,13 +233,13 @@ class Reconciler:
         if not live:
             self._staged_new.add(erp_id)
             plan.creates += 1
-            self._stage("create", erp_id, None, login, digest, record)
+            self._stage("create", erp_id, login, digest, record)
         elif self._fingerprints[erp_id] == digest:
             plan.unchanged += 1
         else:
             self._staged_updates.add(erp_id)
             plan.updates += 1
-            self._stage("update", erp_id, None, login, digest, record)
+            self._stage("update", erp_id, login, digest, record)
 
     def feed_all(self, records: Iterable[Record]) -> None:
         """Feed every record of an iterable."""

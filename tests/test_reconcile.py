@@ -34,7 +34,7 @@ def run(ledger: list[tuple[str, str, str]], records: list[Record], scope: str | 
     staged: list[tuple[str, str, str]] = []
     reconciler = reconciler_for(
         ledger,
-        lambda action, erp_id, account_id, login, digest, record: staged.append((action, erp_id, login)),
+        lambda action, erp_id, login, digest, record: staged.append((action, erp_id, login)),
         scope=scope,
     )
     reconciler.feed_all(records)

@@ -23,7 +23,8 @@ __all__ = ["STAGED_FIELDS", "Staging"]
 STAGED_FIELDS: tuple[str, ...] = tuple(f for f in SYNCED_FIELDS if f != "login")
 """Record fields copied into the account (besides login and fingerprint)."""
 
-_COLUMNS = ("seq", "action", "erp_id", "account_id", "create_seq", "login", "fingerprint", *STAGED_FIELDS)
+_COLUMNS = ("seq", "action", "erp_id", "create_seq", "login", "fingerprint", *STAGED_FIELDS)
+"""The columns `stage` writes; `account_id` is left to its default and set for updates when they are applied."""
 
 
 def _staging_table(metadata: sa.MetaData) -> sa.Table:
@@ -35,7 +36,13 @@ def _staging_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("action", sa.String(16), nullable=False),
         sa.Column("erp_id", sa.Text, nullable=False),
-        sa.Column("account_id", sa.String(36), nullable=False, comment="updates: the live account; creates: ''"),
+        sa.Column(
+            "account_id",
+            sa.String(36),
+            nullable=False,
+            server_default="",
+            comment="updates: the live account (set before they are applied); creates: ''",
+        ),
         sa.Column("create_seq", sa.Integer, comment="creates: 1, 2, … in staging order, the key of their new id"),
         sa.Column("login", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.String(16), nullable=False),
@@ -77,7 +84,7 @@ class Staging:
         self._write_staging = _bulk_writer(connection, "sync_staging", _COLUMNS)
         self._prepare_ids, self._write_ids = _id_writer(connection)
 
-    def stage(self, action: str, erp_id: str, account_id: str | None, login: str, digest: str, record: Record) -> None:
+    def stage(self, action: str, erp_id: str, login: str, digest: str, record: Record) -> None:
         """Add one row; a create gets its `create_seq`, the key of the identity id `ids_through` gives it."""
         self.count += 1
         create_seq = None
@@ -90,7 +97,6 @@ class Staging:
                 self.count,
                 action,
                 erp_id,
-                account_id or "",
                 create_seq,
                 login,
                 digest,
