@@ -1,13 +1,15 @@
 """The sync benchmark: one command, every figure of issue "Benchmark and performance" in one run.
 
-    .venv/bin/python bench/run.py [--customers N] [--store sqlite|postgresql|both] [--out DIR] [--json FILE]
+    .venv/bin/python bench/run.py [--customers N] [--store sqlite|postgresql|both] [--repeat K] [--out DIR]
+                                  [--json FILE]
 
 It writes an ERP of N customers (SQLite, read through the SQLite3 ODBC driver), then measures, each step in a
 fresh child process (so one step's peak memory never hides another's): the bare read of the source query with
 pyodbc `fetchmany` (the reference), the initial sync, a no-change resync, a resync after 1 % of customers
 changed their phone, a resync after 5 % lost the tag (`--allow-mass-removal`), and mail delivery to the file
 backend. Each sync's ratio is to a bare read measured right before it, in the same run, since machines are
-noisy and their speed drifts. See bench/README.md.
+noisy and their speed drifts; `--repeat K` measures the initial and the no-change sync K times and shows the
+median ratio. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -208,22 +210,51 @@ def _measure(step: str, state: dict[str, Any]) -> dict[str, Any]:
 # -- the run ---------------------------------------------------------------------------------------------
 
 
-def _postgres_database() -> tuple[str, Any]:
+def _postgres_database() -> tuple[str, Any, Any]:
+    """(url, empty, drop) of a throwaway PostgreSQL database: `empty()` makes it new again."""
     import psycopg
 
     name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def admin(sql: str) -> None:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+            conn.execute(sql)
 
     def drop() -> None:
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+    def empty() -> None:
+        drop()
+        admin(f'CREATE DATABASE "{name}"')
+
+    empty()
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", empty, drop
 
 
-def run_store(store: str, base_erp: Path, out: Path, customers: int, deliver_limit: int | None) -> list[dict[str, Any]]:
-    """Every step against one store, starting from a fresh copy of the generated ERP."""
+def _sqlite_emptier(path: Path) -> Any:
+    def empty() -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    return empty
+
+
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median ratio (the lower one of an even count), with every run's ratio, and every run,
+    beside it."""
+    ratios = [run["seconds"] / run["bare_seconds"] for run in runs]
+    middle = sorted(range(len(runs)), key=ratios.__getitem__)[(len(runs) - 1) // 2]
+    return {**runs[middle], "ratios": ratios, "runs": runs}
+
+
+def run_store(
+    store: str, base_erp: Path, out: Path, customers: int, deliver_limit: int | None, repeat: int = 1
+) -> list[dict[str, Any]]:
+    """Every step against one store, starting from a fresh copy of the generated ERP.
+
+    With `repeat` > 1 the two steps the targets are about, the initial sync (each time into an empty store) and
+    the no-change resync, run that many times, each against its own bare read; their row is the run with the
+    median ratio, and `ratios` holds every run's."""
     work = out / store
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -231,9 +262,9 @@ def run_store(store: str, base_erp: Path, out: Path, customers: int, deliver_lim
     shutil.copy(base_erp, erp)
     drop = None
     if store == "postgresql":
-        store_url, drop = _postgres_database()
+        store_url, empty, drop = _postgres_database()
     else:
-        store_url = f"sqlite:///{work / 'store.db'}"
+        store_url, empty = f"sqlite:///{work / 'store.db'}", _sqlite_emptier(work / "store.db")
     state = {"dir": str(work), "erp": str(erp), "store_url": store_url, "mail_dir": str(work / "mail"),
              "deliver_limit": deliver_limit}  # fmt: skip
     rows: list[dict[str, Any]] = []
@@ -249,10 +280,16 @@ def run_store(store: str, base_erp: Path, out: Path, customers: int, deliver_lim
         ):
             if prepare:
                 prepare()
-            # Each sync gets its own reference, read right before it: this machine's speed drifts by 10-15 %
-            # over a minute, and a ratio to a reference read minutes earlier would measure the drift too.
-            before = _measure("bare", state)["seconds"] if step != "deliver" else bare["seconds"]
-            rows.append({"step": label, **_measure(step, state), "bare_seconds": before})
+            runs = []
+            for attempt in range(repeat if step in ("initial", "nochange") else 1):
+                if step == "initial" and attempt:
+                    empty()
+                    shutil.rmtree(state["mail_dir"], ignore_errors=True)
+                # Each sync gets its own reference, read right before it: a shared machine's speed drifts by
+                # 10-15 % over a minute, and a ratio to a reference read minutes earlier would measure the drift.
+                before = _measure("bare", state)["seconds"] if step != "deliver" else bare["seconds"]
+                runs.append({**_measure(step, state), "bare_seconds": before})
+            rows.append({"step": label, **(_median_of(runs) if len(runs) > 1 else runs[0])})
     finally:
         if drop:
             drop()
@@ -281,6 +318,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         else:
             outcome = f"{r['records']} rows"
         ratio = "—" if "sent" in r else f"{r['ratio']:.2f}"  # mail delivery is not a read: no ratio
+        if len(r.get("ratios", ())) > 1:
+            ratio += f" (median of {len(r['ratios'])}: {min(r['ratios']):.2f}–{max(r['ratios']):.2f})"
         before = "—" if "sent" in r else f"{r['bare_seconds']:.2f}"
         lines.append(
             f"| {r['store']} | {r['customers']:,} | {r['step']} | {r['seconds']:.2f} | {before} | {ratio} |"
@@ -296,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder (default bench/out)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--deliver-limit", type=int, default=20_000, help="mails to deliver (0: all queued)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of the initial and the no-change sync, each against its own bare read; the median is shown",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -311,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     rows: list[dict[str, Any]] = []
     for store in stores:
-        rows += run_store(store, base, args.out, args.customers, args.deliver_limit or None)
+        rows += run_store(store, base, args.out, args.customers, args.deliver_limit or None, max(1, args.repeat))
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -58,3 +58,22 @@ def test_benchmark_runs_every_step_with_sane_counts(tmp_path: Path, store: str) 
         row = rows[step]  # each against its own reference, read right before it
         assert row["bare_seconds"] > 0 and row["ratio"] == row["seconds"] / row["bare_seconds"]
     assert "| initial sync |" in bench.markdown(list(rows.values()))
+
+
+@pytest.mark.slow
+def test_repeated_target_steps_report_the_median_run(tmp_path: Path) -> None:
+    """`--repeat 3`: the initial sync runs three times into an empty store (it creates the same accounts each
+    time), the no-change resync three times; each row is the run with the median ratio."""
+    require_odbc_driver("SQLite3")
+    bench = _bench()
+    base = tmp_path / "erp.db"
+    bench.generate_erp(base, 600)
+    rows = {row["step"]: row for row in bench.run_store("sqlite", base, tmp_path, 600, deliver_limit=10, repeat=3)}
+    initial, nochange = rows["initial sync"], rows["no-change resync"]
+    assert initial["created"] > 0 and nochange["unchanged"] == initial["created"]
+    assert [run["created"] for run in initial["runs"]] == [initial["created"]] * 3  # each began empty
+    for row in (initial, nochange):
+        assert len(row["ratios"]) == 3
+        assert row["ratio"] == row["seconds"] / row["bare_seconds"] == sorted(row["ratios"])[1]
+    assert "ratios" not in rows["resync, 1 % changed a field"]
+    assert "(median of 3: " in bench.markdown(list(rows.values()))
