@@ -215,9 +215,7 @@ class _Frames:
             positions = [at for at, row in enumerate(batch) if wanted(row)]
             if len(positions) == fetched:
                 positions = None
-            else:
-                batch = [batch[at] for at in positions]
-        rows = [tuple(row) for row in batch]
+        rows = [tuple(row) for row in batch] if positions is None else [tuple(batch[at]) for at in positions]
         digests = list(map(digest, rows)) if digest is not None and self._queue.qsize() >= self._digest_from else None
         frame = (rows, digests, positions, fetched)
         try:
