@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pyodbc
 
-from connectors.odbc import OdbcConnector
 from integrator.config import SourceConfig
+from integrator.connectors.odbc import OdbcConnector
 
 QUERY = (
     "SELECT erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, sales_rep_email, "

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from integrator.config import RulesConfig
 from integrator.records import Record, normalize_login
-from rules import EmailRule, RuleEngine, build_engine, fast_accepts
+from integrator.rules import EmailRule, RuleEngine, build_engine, fast_accepts
 
 FIRST = ["jan", "anna", "piotr", "katarzyna", "tomasz", "agnieszka", "marek", "ewa", "pawel", "magdalena"]
 LAST = ["kowalski", "nowak", "wisniewski", "wojcik", "kaminska", "lewandowski", "zielinska", "szymanski"]

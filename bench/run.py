@@ -125,7 +125,7 @@ def _bare_read(state: dict[str, Any]) -> dict[str, Any]:
     as the connector's (`read_chunk`), nothing else."""
     import pyodbc
 
-    from connectors.odbc import OdbcConnector, read_chunk
+    from integrator.connectors.odbc import OdbcConnector, read_chunk
 
     source = _config(state).source
     connection_string, chunk = OdbcConnector(source).connection_string, read_chunk(source.fetch_size)

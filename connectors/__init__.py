@@ -11,20 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import Connector
+from integrator.connectors.base import Connector
 from integrator.errors import ConfigError
 
 if TYPE_CHECKING:
-    from connectors.csv import CsvConnector
-    from connectors.odbc import OdbcConnector
     from integrator.config import SourceConfig
+    from integrator.connectors.csv import CsvConnector
+    from integrator.connectors.odbc import OdbcConnector
 
 __all__ = ["CONNECTORS", "Connector", "CsvConnector", "OdbcConnector", "make_connector"]
 
 
 def _connectors() -> dict[str, Callable[[SourceConfig], Connector]]:
-    from connectors.csv import CsvConnector
-    from connectors.odbc import OdbcConnector
+    from integrator.connectors.csv import CsvConnector
+    from integrator.connectors.odbc import OdbcConnector
 
     return {"odbc": OdbcConnector, "csv": CsvConnector}
 
@@ -34,11 +34,11 @@ def __getattr__(name: str) -> Any:
     if name == "CONNECTORS":
         return _connectors()
     if name == "CsvConnector":
-        from connectors.csv import CsvConnector
+        from integrator.connectors.csv import CsvConnector
 
         return CsvConnector
     if name == "OdbcConnector":
-        from connectors.odbc import OdbcConnector
+        from integrator.connectors.odbc import OdbcConnector
 
         return OdbcConnector
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.base import LeaveOut, SkipUnchanged
-from connectors.values import RowDigester, check_column_mapping, make_row_reader
 from integrator.config import SourceConfig
+from integrator.connectors.base import LeaveOut, SkipUnchanged
+from integrator.connectors.values import RowDigester, check_column_mapping, make_row_reader
 from integrator.errors import ConfigError, SourceError
 from integrator.records import Record
 

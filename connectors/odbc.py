@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyodbc
 
-from connectors.base import LeaveOut, SkipUnchanged
-from connectors.read_ahead import ReaderProcess
-from connectors.values import RowDigester, RowReader, check_column_mapping, make_row_reader
+from integrator.connectors.base import LeaveOut, SkipUnchanged
+from integrator.connectors.read_ahead import ReaderProcess
+from integrator.connectors.values import RowDigester, RowReader, check_column_mapping, make_row_reader
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 from integrator.records import Record
 
@@ -73,8 +73,8 @@ def _log() -> Any:
     except ImportError:  # pragma: no cover - the connector also works without the app's log set-up
         import structlog
 
-        return structlog.get_logger().bind(logger="connectors.odbc")
-    return get_logger("connectors.odbc")
+        return structlog.get_logger().bind(logger="integrator.connectors.odbc")
+    return get_logger("integrator.connectors.odbc")
 
 
 def _unbrace(value: str) -> str:

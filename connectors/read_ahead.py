@@ -45,7 +45,7 @@ _ERRORS: dict[str, type[Exception]] = {
 }
 _AHEAD_ROWS = 80_000
 """Rows the reader may have fetched beyond what the parent has taken (as whole batches, at least two)."""
-_CHILD = "import connectors.read_ahead as r; r.run_child()"
+_CHILD = "import integrator.connectors.read_ahead as r; r.run_child()"
 """The child's program (not `-m`: the package already imports this module, and runpy would warn)."""
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -170,7 +170,7 @@ class ReaderProcess:
 
 
 def _relay(level: str, event: str, fields: dict[str, Any]) -> None:
-    from connectors.odbc import _log
+    from integrator.connectors.odbc import _log
 
     getattr(_log(), level, _log().warning)(event, **fields)
 
@@ -273,7 +273,7 @@ def _tagged_or_keyless(connector: Any, names: list[str], types: list[Any], tag: 
     """Which rows to send when untagged customers may be left out: those carrying `tag`, and those without an
     erp_id (they are judged, and quarantined, in the parent). Tags and erp_ids are read exactly as the parent
     reads them."""
-    from connectors.values import RowDigester
+    from integrator.connectors.values import RowDigester
 
     reader = connector._reader(names, types)
     tags_of, tags_at = reader.tags_of, reader.tags_position
@@ -287,8 +287,8 @@ def main() -> int:
     os.dup2(2, 1)  # anything else printing (a driver, a warning) goes to stderr, not into the frames
     job = pickle.load(sys.stdin.buffer)
     _die_with_parent(job["parent"])
-    from connectors.odbc import BEFORE_FIRST_LOG, OdbcConnector, read_chunk, redact_secrets, secrets_in
-    from connectors.values import RowDigester
+    from integrator.connectors.odbc import BEFORE_FIRST_LOG, OdbcConnector, read_chunk, redact_secrets, secrets_in
+    from integrator.connectors.values import RowDigester
 
     frames = _Frames(out, read_chunk(job["source"].fetch_size))
     BEFORE_FIRST_LOG.append(lambda: _relay_logs(frames))

@@ -13,16 +13,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connectors import make_connector
 from integrator.config import Config
+from integrator.connectors import make_connector
 from integrator.reconcile import Reconciler
 from integrator.records import normalize_login
+from integrator.rules import build_engine
+from integrator.rules.engine import RuleError, RuleResult
+from integrator.rules.reasons import DUPLICATE_EMAIL, describe
 from integrator.store.ledger import StoreLookups, load_live_ledger
 from integrator.store.queries import account_events_of, iter_accounts
 from integrator.store.schema import quarantine, run_actions
-from rules import build_engine
-from rules.engine import RuleError, RuleResult
-from rules.reasons import DUPLICATE_EMAIL, describe
 
 __all__ = ["Explanation", "ReportRow", "explain", "report"]
 

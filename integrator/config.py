@@ -66,7 +66,7 @@ class SourceConfig(_Section):
     """odbc: further connection attempts after the first fails, with exponential backoff."""
     fetch_size: Annotated[int, Field(ge=1)] = 5000
     """odbc: rows per round trip for drivers that fetch in blocks (psqlODBC's `Fetch`); `fetchmany` takes at
-    most 1,000 of them at a time (`connectors.odbc.READ_CHUNK`)."""
+    most 1,000 of them at a time (`integrator.connectors.odbc.READ_CHUNK`)."""
     path: Path | None = None
     """csv: the export file."""
     delimiter: str = ";"

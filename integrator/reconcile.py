@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from integrator.records import Record, fingerprint, normalize_login
-from rules.engine import RuleEngine, RuleError
-from rules.reasons import DUPLICATE_EMAIL, DUPLICATE_ERP_ID, MISSING_TAG
+from integrator.rules.engine import RuleEngine, RuleError
+from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_ERP_ID, MISSING_TAG
 
 __all__ = [
     "NOT_IN_SOURCE",

@@ -18,14 +18,16 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from connectors import make_connector
-from connectors.base import LeaveOut
 from integrator.config import Config
+from integrator.connectors import make_connector
+from integrator.connectors.base import LeaveOut
 from integrator.errors import FatalSyncError, GuardRefusal
 from integrator.faults import checkpoint
 from integrator.guard import check_plan
 from integrator.logs import get_logger
 from integrator.reconcile import Plan, Reconciler
+from integrator.rules import build_engine
+from integrator.rules.tag import normalize_tag
 from integrator.store.apply import Applier, ApplyResult
 from integrator.store.db import open_store
 from integrator.store.ledger import StoreLookups, has_live_accounts, load_live_ledger
@@ -38,8 +40,6 @@ from integrator.store.runs import (
 )
 from integrator.store.schema import run_actions
 from integrator.store.staging import Staging
-from rules import build_engine
-from rules.tag import normalize_tag
 
 __all__ = ["SyncResult", "run_sync"]
 

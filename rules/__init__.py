@@ -6,12 +6,12 @@ collects every reason, so a report can say everything that keeps a customer out.
 
 from __future__ import annotations
 
-from rules.active import ActiveRule
-from rules.base import KEEP, Rule, Verdict
-from rules.email import EmailRule, fast_accepts, is_valid_email
-from rules.engine import RuleEngine, RuleError, RuleResult, build_engine
-from rules.exclude import RULE_KINDS, EqualsRule, FieldRule, InRule, MatchesRule, exclude_rule, rule_kind
-from rules.reasons import (
+from integrator.rules.active import ActiveRule
+from integrator.rules.base import KEEP, Rule, Verdict
+from integrator.rules.email import EmailRule, fast_accepts, is_valid_email
+from integrator.rules.engine import RuleEngine, RuleError, RuleResult, build_engine
+from integrator.rules.exclude import RULE_KINDS, EqualsRule, FieldRule, InRule, MatchesRule, exclude_rule, rule_kind
+from integrator.rules.reasons import (
     DESCRIPTIONS,
     DUPLICATE_EMAIL,
     DUPLICATE_ERP_ID,
@@ -22,7 +22,7 @@ from rules.reasons import (
     describe,
     rule_code,
 )
-from rules.tag import TagRule, normalize_tag
+from integrator.rules.tag import TagRule, normalize_tag
 
 __all__ = [
     "DESCRIPTIONS",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from integrator.records import Record
-from rules.reasons import DESCRIPTIONS, INACTIVE
+from integrator.rules.reasons import DESCRIPTIONS, INACTIVE
 
 __all__ = ["ActiveRule"]
 

@@ -15,7 +15,7 @@ import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 from integrator.records import Record, normalize_login
-from rules.reasons import DESCRIPTIONS, INVALID_EMAIL, MISSING_EMAIL
+from integrator.rules.reasons import DESCRIPTIONS, INVALID_EMAIL, MISSING_EMAIL
 
 __all__ = ["EmailRule", "fast_accepts", "is_valid_email"]
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from integrator.config import RulesConfig
 from integrator.errors import ConfigError, IntegratorError
 from integrator.records import Record
-from rules.active import ActiveRule
-from rules.base import KEEP, Rule, Verdict
-from rules.email import EmailRule
-from rules.exclude import exclude_rule
-from rules.reasons import describe
-from rules.tag import TagRule
+from integrator.rules.active import ActiveRule
+from integrator.rules.base import KEEP, Rule, Verdict
+from integrator.rules.email import EmailRule
+from integrator.rules.exclude import exclude_rule
+from integrator.rules.reasons import describe
+from integrator.rules.tag import TagRule
 
 __all__ = ["RuleEngine", "RuleError", "RuleResult", "build_engine"]
 

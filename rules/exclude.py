@@ -14,9 +14,9 @@ from typing import ClassVar
 from integrator.config import ExcludeRule
 from integrator.errors import ConfigError
 from integrator.records import RECORD_COLUMNS, Record
-from rules.base import Rule
-from rules.reasons import describe, rule_code
-from rules.tag import normalize_tag
+from integrator.rules.base import Rule
+from integrator.rules.reasons import describe, rule_code
+from integrator.rules.tag import normalize_tag
 
 __all__ = [
     "RULE_KINDS",

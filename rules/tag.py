@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from integrator.records import Record
-from rules.reasons import MISSING_TAG, describe
+from integrator.rules.reasons import MISSING_TAG, describe
 
 __all__ = ["TagRule", "normalize_tag"]
 

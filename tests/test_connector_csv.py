@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connectors import CONNECTORS, CsvConnector, OdbcConnector, make_connector
 from integrator.config import SourceConfig
+from integrator.connectors import CONNECTORS, CsvConnector, OdbcConnector, make_connector
 from integrator.errors import ConfigError, SourceError
 
 SUBIEKT_HEADER = "Kod;Nazwa;E-mail;Cechy;Rabat;Aktywny"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from connectors import OdbcConnector, make_connector
-from connectors.odbc import available_presets, load_preset, redact_secrets
 from integrator.config import SourceConfig
+from integrator.connectors import OdbcConnector, make_connector
+from integrator.connectors.odbc import available_presets, load_preset, redact_secrets
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 from tests.conftest import MARIADB_HOST, MARIADB_PORT, PG_HOST, PG_PORT, require_odbc_driver
 
@@ -422,8 +422,8 @@ def test_mariadb_bad_sql(mariadb_customers: str) -> None:
 
 def test_driver_streaming_settings_are_added_unless_given() -> None:
     """Drivers that buffer whole results by default get their streaming setting; an explicit one is kept."""
-    from connectors.odbc import OdbcConnector
     from integrator.config import SourceConfig
+    from integrator.connectors.odbc import OdbcConnector
 
     def effective(connection_string: str) -> str:
         source = SourceConfig(kind="odbc", connection_string=connection_string, query="SELECT 1", fetch_size=700)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.values import RowDigester, check_column_mapping, make_row_reader, normalize_tag
+from integrator.connectors.values import RowDigester, check_column_mapping, make_row_reader, normalize_tag
 from integrator.errors import ConfigError, SourceError
 from integrator.records import RECORD_COLUMNS, Record
 
@@ -289,7 +289,7 @@ def test_rows_layout_keeps_blank_ids_apart_and_carries_problems() -> None:
 
 def test_row_digest_depends_on_values_only() -> None:
     """The same values give the same digest however often they are referenced; other values or keys do not."""
-    from connectors.values import RowDigester
+    from integrator.connectors.values import RowDigester
 
     digester = RowDigester(0, b"key", [int, str, str, float])
     name = "".join(["Zakład ", "Łódź"])  # built at run time: not an interned constant

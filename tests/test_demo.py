@@ -278,7 +278,7 @@ def test_demo_syncs_end_to_end_with_every_rule_at_work(tmp_path: Path) -> None:
     """The first README command's path: demo, then `sync --json` creates exactly the eligible customers' accounts,
     names every kind of planted mess among the reasons, delivers one .eml per account, and a rerun changes nothing."""
     require_odbc_driver("SQLite3")
-    from rules import DUPLICATE_EMAIL, INACTIVE, INVALID_EMAIL, MISSING_EMAIL, MISSING_TAG
+    from integrator.rules import DUPLICATE_EMAIL, INACTIVE, INVALID_EMAIL, MISSING_EMAIL, MISSING_TAG
 
     paths = write_demo(tmp_path / "demo")
     rows = rows_of(paths.database)

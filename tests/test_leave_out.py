@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from support.erp import COLUMNS, SqliteErp, make_config
 
-from connectors import make_connector
-from connectors.base import LeaveOut
+from integrator.connectors import make_connector
+from integrator.connectors.base import LeaveOut
 from integrator.reconcile import Reconciler
 from integrator.store.db import open_store
 from integrator.store.schema import accounts

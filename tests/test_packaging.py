@@ -19,6 +19,11 @@ _NOT_SOURCE = shutil.ignore_patterns(
 
 pytestmark = pytest.mark.slow
 
+PROBE_PRESET = "zz_packaging_probe.sql"
+
+# Repository folder -> where it installs: one top-level package, `integrator` (no `templates` in site-packages).
+INSTALLED_AS = {"connectors": "integrator/connectors", "rules": "integrator/rules", "templates": "integrator/templates"}
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -26,6 +31,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("packaging")
     source = work / "src"
     shutil.copytree(REPO, source, ignore=_NOT_SOURCE)
+    # A probe preset, so the preset glob is proven to ship a file even while the repository has none of its own.
+    (source / "connectors" / "presets").mkdir(exist_ok=True)
+    (source / "connectors" / "presets" / PROBE_PRESET).write_text("SELECT 1 AS erp_id\n", encoding="utf-8")
     # Build isolation, as `pip install .` does: the build uses pyproject's declared backend, not the venv's.
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(source), "-w", str(work / "dist")],
@@ -52,8 +60,10 @@ def wheel_names(wheel: Path) -> set[str]:
         "integrator/store/migrations/script.py.mako",
         "integrator/store/migrations/versions/0001_initial_schema.py",
         "integrator/py.typed",
-        "connectors/__init__.py",
-        "rules/__init__.py",
+        "integrator/connectors/__init__.py",
+        "integrator/connectors/py.typed",
+        "integrator/rules/__init__.py",
+        "integrator/templates/__init__.py",
     ],
 )
 def test_wheel_contains_runtime_file(wheel_names: set[str], name: str) -> None:
@@ -63,15 +73,26 @@ def test_wheel_contains_runtime_file(wheel_names: set[str], name: str) -> None:
 
 def test_wheel_contains_every_mail_template(wheel_names: set[str]) -> None:
     """Every `.j2` under templates/ ships, so mail renders after a non-editable install."""
-    templates = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "templates").rglob("*.j2"))
+    templates = sorted("integrator/" + p.relative_to(REPO).as_posix() for p in (REPO / "templates").rglob("*.j2"))
     assert templates, "the repo has no mail templates to check"
     assert [t for t in templates if t not in wheel_names] == []
 
 
 def test_wheel_contains_every_connector_preset(wheel_names: set[str]) -> None:
-    """Every shipped preset query (connectors/presets/*.sql) is in the wheel."""
-    presets = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "connectors").rglob("*.sql"))
+    """Every shipped preset query (connectors/presets/*.sql), and the probe preset the build added, is in the wheel."""
+    presets = sorted("integrator/" + p.relative_to(REPO).as_posix() for p in (REPO / "connectors").rglob("*.sql"))
+    presets.append(f"integrator/connectors/presets/{PROBE_PRESET}")
     assert [p for p in presets if p not in wheel_names] == []
+
+
+def test_wheel_installs_one_top_level_package(wheel_names: set[str]) -> None:
+    """Only `integrator` (and its dist-info) reaches site-packages: no `connectors`, `rules` or `templates` there."""
+    tops = {name.split("/", 1)[0] for name in wheel_names if not name.split("/", 1)[0].endswith(".dist-info")}
+    assert tops == {"integrator"}
+    for folder, installed in INSTALLED_AS.items():
+        shipped = {n for n in wheel_names if n.startswith(installed + "/") and n.endswith(".py")}
+        in_repo = {f"{installed}/{p.relative_to(REPO / folder).as_posix()}" for p in (REPO / folder).rglob("*.py")}
+        assert in_repo and in_repo <= shipped, folder
 
 
 def test_wheel_declares_the_console_script(wheel: Path, wheel_names: set[str]) -> None:

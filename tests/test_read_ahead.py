@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors import make_connector
 from integrator.config import SourceConfig
+from integrator.connectors import make_connector
 from integrator.errors import SourceError
 from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver
 
@@ -48,7 +48,7 @@ def _readers() -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"connectors.read_ahead" in cmdline:
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"integrator.connectors.read_ahead" in cmdline:
             found.append(int(stat.parent.name))
     return found
 
@@ -68,7 +68,7 @@ def test_rows_come_through_the_reader_in_order(tmp_path: Path) -> None:
 
 def test_the_reader_fetches_at_most_a_thousand_rows_at_a_time(tmp_path: Path) -> None:
     """A large `fetch_size` (the driver's rows per round trip) still reaches pyodbc as `fetchmany(1000)`."""
-    from connectors.read_ahead import ReaderProcess
+    from integrator.connectors.read_ahead import ReaderProcess
 
     reading = ReaderProcess(_source(_erp(tmp_path / "erp.db", 3_500), fetch_size=5_000), None, 1.0)
     try:
@@ -133,8 +133,8 @@ def test_values_marshal_cannot_carry_arrive_with_their_type(tmp_path: Path, pg_d
 
 def test_digests_from_a_reader_that_is_ahead_equal_the_parents(tmp_path: Path) -> None:
     """A reader whose queue is full digests its batches itself; those digests must be exactly the parent's."""
-    from connectors.read_ahead import ReaderProcess
-    from connectors.values import RowDigester
+    from integrator.connectors.read_ahead import ReaderProcess
+    from integrator.connectors.values import RowDigester
 
     source = _source(_erp(tmp_path / "erp.db", 120_000), fetch_size=500)  # more rows than the queue holds
     reading = ReaderProcess(source, None, 1.0, b"reading key")

@@ -7,7 +7,7 @@ from typing import Any
 from integrator.config import RulesConfig
 from integrator.reconcile import NOT_IN_SOURCE, MemoryLookups, Reconciler, erp_sort_key
 from integrator.records import Record, fingerprint
-from rules import build_engine
+from integrator.rules import build_engine
 
 
 def rec(erp_id: str, email: str | None, tags: str = "b2b", **fields: Any) -> Record:

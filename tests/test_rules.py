@@ -11,7 +11,7 @@ import pytest
 from integrator.config import RulesConfig, config_from_dict
 from integrator.errors import ConfigError, IntegratorError
 from integrator.records import Record
-from rules import (
+from integrator.rules import (
     DESCRIPTIONS,
     DUPLICATE_EMAIL,
     DUPLICATE_ERP_ID,

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, example, find, given, settings
 from hypothesis import strategies as st
 
 from integrator.records import Record
-from rules import INVALID_EMAIL, MISSING_EMAIL, EmailRule, fast_accepts, is_valid_email
+from integrator.rules import INVALID_EMAIL, MISSING_EMAIL, EmailRule, fast_accepts, is_valid_email
 
 TYPICAL = "jan.kowalski123@firma-handlowa.pl"
 

@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 import click
 
-from connectors import make_connector
 from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
 from integrator.cli.output import console, print_json, print_table
 from integrator.config import Config
+from integrator.connectors import make_connector
 from integrator.errors import IntegratorError
 from integrator.records import normalize_login
+from integrator.rules import build_engine
 from integrator.store.db import open_store, redact_url
-from rules import build_engine
 
 __all__ = ["check_command"]
 

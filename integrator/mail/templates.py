@@ -36,7 +36,7 @@ MODES = ("link", "password")
 KINDS = ("activation", "password_reset", "login_changed", "account_removed")
 PARTS = ("subject", "txt", "html")
 _MODAL_KINDS = frozenset({"activation", "password_reset"})
-_SHIPPED_PACKAGE = "templates"
+_SHIPPED_PACKAGE = "integrator.templates"
 
 
 @dataclass(frozen=True)
