@@ -48,8 +48,6 @@ def _print_human(result: SyncResult) -> None:
                     [[a["erp_id"], a["action"], a.get("login", ""), a["reason"]] for a in result.actions])  # fmt: skip
     if result.mail:
         console.print(_mail_line(result.mail))
-    if result.message:
-        console.print(("refused: " if result.status == "refused" else "error: ") + result.message)
 
 
 def _mail_line(report: dict[str, object]) -> str:
@@ -78,11 +76,11 @@ def sync_command(config_path: Path, dry_run: bool, allow_mass_removal: bool, onl
             print_json(_not_run(exc).to_json())
         exit_for(exc)
     if as_json:
-        print_json(result.to_json())
+        print_json(result.to_json())  # the object's `message` says why; stderr keeps only the log line
     else:
         _print_human(result)
-    if result.status == "failed" and not as_json:
-        click.echo(f"error: {result.message}", err=True)
+        if result.message:  # said once, where every command says its errors (the log line is for collectors)
+            click.echo(("refused: " if result.status == "refused" else "error: ") + result.message, err=True)
     sys.exit(result.exit_code)
 
 

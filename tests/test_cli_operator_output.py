@@ -1,0 +1,119 @@
+"""What an operator sees: a failure said once (stdout for results, stderr for the error line and the logs), a
+group's `--config` reaching its subcommands, one "not found" message and exit code for every lookup, and
+timestamps labelled UTC. Driven through the installed `integrator` executable, as a script or a person runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.erp import SqliteErp
+
+INTEGRATOR = str(Path(sys.executable).with_name("integrator"))
+NOT_FOUND = re.compile(r"^error: no [a-zA-Z ]+ with [a-zA-Z ,]+ (\d+|'[^']*')$")
+NAIVE_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(?![\d.:]| ?UTC|[+-]\d\d:\d\d|Z)")
+LABELLED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`integrator ARGS` from `cwd`, stdout and stderr captured separately (both pipes), a wide table layout."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [INTEGRATOR, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def json_of(done: subprocess.CompletedProcess[str], code: int = 0) -> Any:
+    assert done.returncode == code, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    return json.loads(done.stdout)
+
+
+def human_lines(stderr: str) -> list[str]:
+    """The stderr lines that are not structured log lines (JSON, as logs are off a terminal)."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith("{")]
+
+
+def log_events(stderr: str) -> list[str]:
+    return [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def site(tmp_path: Path, sqlite_odbc: str) -> tuple[SqliteErp, Path, Path]:
+    """An ERP, its config in its own folder, and an empty working folder with no ./config.toml."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    folder = tmp_path / "site"
+    folder.mkdir()
+    config = folder / "config.toml"
+    source = erp.source()
+    config.write_text(
+        f'[source]\nkind = "odbc"\nconnection_string = "{source["connection_string"]}"\nquery = "{source["query"]}"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    return erp, config, elsewhere
+
+
+def synced(site: tuple[SqliteErp, Path, Path], count: int = 2) -> dict[str, Any]:
+    erp, config, elsewhere = site
+    for erp_id in range(1, count + 1):
+        erp.add(erp_id)
+    return json_of(run(elsewhere, "sync", "--config", str(config), "--json"))
+
+
+# (a) a failure is said once --------------------------------------------------------------------------------
+
+
+def test_failed_sync_says_its_error_once_on_stderr_beside_its_log_line(site: tuple[SqliteErp, Path, Path]) -> None:
+    """A source query naming a missing table: stdout has the run's table and no error; stderr has one
+    `error:` line and the `sync_failed` log line; the error text appears exactly twice in all (line + log)."""
+    _, config, elsewhere = site
+    config.write_text(config.read_text().replace("FROM customers", "FROM nothing_here"))
+    done = run(elsewhere, "sync", "--config", str(config))
+    assert done.returncode == 1, done.stderr
+    assert "Run 1: failed" in done.stdout
+    assert "nothing_here" not in done.stdout and "error" not in done.stdout
+    errors = [line for line in human_lines(done.stderr) if line.startswith("error:")]
+    assert len(errors) == 1 and "the source query failed" in errors[0] and "no such table" in errors[0]
+    assert log_events(done.stderr).count("sync_failed") == 1
+    assert (done.stdout + done.stderr).count("no such table: nothing_here") == 2
+
+
+def test_failed_sync_with_json_prints_only_the_object_on_stdout(site: tuple[SqliteErp, Path, Path]) -> None:
+    """`--json`: stdout is exactly one JSON object carrying the reason; stderr has the log line, no copy."""
+    _, config, elsewhere = site
+    config.write_text('[source]\nkind = "csv"\npath = "missing.csv"\n')
+    done = run(elsewhere, "sync", "--config", str(config), "--json")
+    summary = json_of(done, code=1)
+    assert summary["status"] == "failed" and "missing.csv does not exist" in summary["message"]
+    assert human_lines(done.stderr) == [] and log_events(done.stderr).count("sync_failed") == 1
+    assert (done.stdout + done.stderr).count("missing.csv does not exist") == 2
+
+
+def test_missing_csv_without_json_names_the_file_once_on_stderr(site: tuple[SqliteErp, Path, Path]) -> None:
+    _, config, elsewhere = site
+    config.write_text('[source]\nkind = "csv"\npath = "missing.csv"\n')
+    done = run(elsewhere, "sync", "--config", str(config))
+    assert done.returncode == 1
+    assert "missing.csv" not in done.stdout
+    assert [line for line in human_lines(done.stderr) if "missing.csv" in line] == [
+        f"error: the CSV file {config.parent / 'missing.csv'} does not exist"
+    ]
+
+
+def test_refused_sync_says_refused_once_on_stderr(site: tuple[SqliteErp, Path, Path]) -> None:
+    """A guard refusal follows the same rule: the refused removals on stdout, the `refused:` line on stderr."""
+    erp, config, elsewhere = site
+    synced(site)
+    erp.clear()
+    done = run(elsewhere, "sync", "--config", str(config))
+    assert done.returncode == 4
+    assert "Refused removals" in done.stdout and "refused:" not in done.stdout
+    refused = [line for line in human_lines(done.stderr) if line.startswith("refused:")]
+    assert len(refused) == 1 and log_events(done.stderr).count("sync_refused") == 1
