@@ -117,3 +117,35 @@ def test_refused_sync_says_refused_once_on_stderr(site: tuple[SqliteErp, Path, P
     assert "Refused removals" in done.stdout and "refused:" not in done.stdout
     refused = [line for line in human_lines(done.stderr) if line.startswith("refused:")]
     assert len(refused) == 1 and log_events(done.stderr).count("sync_refused") == 1
+
+
+# (b) a group's --config reaches its subcommands ------------------------------------------------------------
+
+
+def test_group_level_config_applies_to_every_subcommand(site: tuple[SqliteErp, Path, Path]) -> None:
+    """Run from a folder without ./config.toml: `GROUP --config F SUB` uses F for history, accounts and mail,
+    and so does the root's `integrator --config F SUB`."""
+    _, config, elsewhere = site
+    run_id = synced(site)["run_id"]
+    shown = json_of(run(elsewhere, "history", "--config", str(config), "show", str(run_id), "--json"))
+    assert shown["id"] == run_id and {a["action"] for a in shown["actions"]} == {"create"}
+    accounts = json_of(run(elsewhere, "accounts", "--config", str(config), "list", "--json"))
+    assert [a["erp_id"] for a in accounts] == ["1", "2"]
+    shown_account = json_of(run(elsewhere, "accounts", "--config", str(config), "show", "klient1@example.pl", "--json"))
+    assert shown_account["erp_id"] == "1"
+    mails = json_of(run(elsewhere, "mail", "--config", str(config), "list", "--status", "sent", "--json"))
+    assert len(mails) == 2
+    assert json_of(run(elsewhere, "--config", str(config), "history", "--json"))[0]["id"] == run_id
+    assert json_of(run(elsewhere, "--config", str(config), "history", "show", str(run_id), "--json"))["id"] == run_id
+
+
+def test_a_subcommands_own_config_wins_over_the_groups(site: tuple[SqliteErp, Path, Path]) -> None:
+    _, config, elsewhere = site
+    run_id = synced(site)["run_id"]
+    bogus = elsewhere / "absent.toml"
+    own = run(elsewhere, "history", "--config", str(bogus), "show", str(run_id), "--config", str(config), "--json")
+    assert json_of(own)["id"] == run_id
+    inner = run(elsewhere, "--config", str(bogus), "accounts", "--config", str(config), "list", "--json")
+    assert len(json_of(inner)) == 2
+    wrong = run(elsewhere, "accounts", "--config", str(config), "list", "--config", str(bogus))
+    assert wrong.returncode == 2 and "absent.toml" in wrong.stderr  # the subcommand's (missing) file was used

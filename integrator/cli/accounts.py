@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from integrator.cli.app import config_option, handle_errors, main
+from integrator.cli.app import config_option, group_config_option, handle_errors, main
 from integrator.cli.output import print_json, print_table, to_jsonable
 from integrator.config import Config
 from integrator.store.db import open_store
@@ -17,6 +17,7 @@ __all__ = ["accounts_group"]
 
 
 @main.group("accounts")
+@group_config_option
 def accounts_group() -> None:
     """List and inspect B2B accounts."""
 

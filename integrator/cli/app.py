@@ -1,4 +1,5 @@
-"""The root command group, the shared `--config` option and the mapping of errors to exit codes.
+"""The root command group, the shared `--config` option (a group's reaches its subcommands) and the mapping of
+errors to exit codes.
 
 Exit codes (SPEC): 0 success; 1 unexpected error; 2 bad config or usage; 3 finished with quarantined
 records; 4 refused by a safety guard.
@@ -26,6 +27,7 @@ __all__ = [
     "config_option",
     "config_path_option",
     "exit_for",
+    "group_config_option",
     "handle_errors",
     "main",
     "open_config",
@@ -36,19 +38,45 @@ EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUARANTINED, EXIT_GUARD = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+DEFAULT_CONFIG = Path("config.toml")
+_CONFIG_KEY = "integrator.config_path"
+
+
+def _config_path(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    """The innermost `--config` given wins: a command's own, else its group's (and so on up), else the default.
+
+    `ctx.meta` is shared by a context and every context nested in it, so a group's value reaches its subcommands.
+    """
+    if value is None:
+        return ctx.meta.get(_CONFIG_KEY, DEFAULT_CONFIG)
+    ctx.meta[_CONFIG_KEY] = value
+    return value
+
+
 config_path_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("config.toml"),
-    show_default=True,
-    help="The TOML config file.",
+    default=None,
+    callback=_config_path,
+    help="The TOML config file (default: the enclosing group's --config, else ./config.toml).",
 )
 """`--config FILE` as a path, for commands that load the file only when they need it."""
 
+group_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    callback=_config_path,
+    expose_value=False,
+    help="The TOML config file for every subcommand (a subcommand's own --config wins).",
+)
+"""`--config FILE` on a group: remembered for its subcommands, which load it."""
+
 
 def config_option(func: F) -> F:
-    """Adds `--config FILE` (default ./config.toml) and passes the loaded `Config` as `config`."""
+    """Adds `--config FILE` (default: the group's --config, else ./config.toml); passes the loaded `Config`."""
 
     @config_path_option
     @functools.wraps(func)
@@ -117,6 +145,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="integrator")
+@group_config_option
 def main() -> None:
     """Keep B2B portal accounts in step with the ERP's customers."""
 

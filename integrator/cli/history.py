@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from integrator.cli.app import EXIT_ERROR, config_option, config_path_option, handle_errors, main
+from integrator.cli.app import EXIT_ERROR, config_option, config_path_option, handle_errors, main, open_config
 from integrator.cli.output import print_json, print_table
-from integrator.config import Config, load_config
+from integrator.config import Config
 from integrator.store.db import open_store
 from integrator.store.queries import actions_of_run
 from integrator.store.schema import runs
@@ -38,7 +38,7 @@ def history_group(ctx: click.Context, limit: int, as_json: bool, config_path: Pa
     """Past runs, newest first, with their counts (`history show RUN_ID`: one run's actions)."""
     if ctx.invoked_subcommand is not None:
         return
-    config = load_config(config_path)
+    config = open_config(config_path)
     with open_store(config.store.url).connect() as conn:
         rows = [_run_dict(r) for r in conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
     if as_json:

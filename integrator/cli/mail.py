@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from integrator.cli.app import EXIT_CONFIG, EXIT_QUARANTINED, config_option, handle_errors, main
+from integrator.cli.app import EXIT_CONFIG, EXIT_QUARANTINED, config_option, group_config_option, handle_errors, main
 from integrator.cli.output import console, print_json, print_table
 from integrator.config import Config
 from integrator.mail.delivery import DeliveryReport, deliver_pending
@@ -18,6 +18,7 @@ __all__ = ["mail_group", "print_report"]
 
 
 @main.group("mail")
+@group_config_option
 def mail_group() -> None:
     """Deliver, list and retry queued mail."""
 
