@@ -1,38 +1,34 @@
 """The ODBC connector: a consultant's query (or a shipped preset) read through pyodbc, streamed in batches.
 
-Every pyodbc error is turned into a `SourceError` that says what went wrong in the consultant's terms (driver
-not installed, DSN not defined, the query failed, the connection was lost mid-read), and nothing shown to
-anyone (errors, logs, `describe()`) carries the connection string's password.
-
-Streaming is `fetchmany(fetch_size)` here, but whether the *driver* streams is its own setting: psqlODBC
-buffers the whole result unless `UseDeclareFetch=1`, the SQLite ODBC driver unless `StepAPI=1`, MariaDB
-Connector/ODBC unless `NO_CACHE=1`. So for those drivers, named in a connection string, the connector adds
-the setting unless the string already has it (a consultant may still set it to 0). Microsoft's SQL Server
-driver and FreeTDS stream by default. A DSN's driver is not looked up: set the option in odbc.ini.
+The fetch itself (connect, run the query, `fetchmany`; errors in the consultant's terms, passwords never shown)
+is `odbc_fetch`, and it runs in a reader process of its own (`read_ahead`), so that reading the ERP and judging
+its rows use two cores. This side turns the batches the reader sends into `Record`s, with their digests, and
+skips the rows the sync knows are unchanged.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import string
-from collections.abc import Callable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterator
 from itertools import chain
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pyodbc
+from typing import TYPE_CHECKING
 
 from integrator.connectors.base import LeaveOut, SkipUnchanged
+from integrator.connectors.odbc_fetch import (
+    PRESETS_DIR,
+    READ_CHUNK,
+    OdbcFetch,
+    available_presets,
+    load_preset,
+    read_chunk,
+    redact_secrets,
+    secrets_in,
+)
 from integrator.connectors.read_ahead import ReaderProcess
-from integrator.connectors.values import RowDigester, RowReader, check_column_mapping, make_row_reader
-from integrator.errors import ConfigError, SourceError, TransientSourceError
+from integrator.connectors.values import RowDigester
+from integrator.errors import SourceError
 from integrator.records import Record
 
-if TYPE_CHECKING:  # the reader process imports this module: structlog (with rich) and tenacity on demand
-    import tenacity
-
+if TYPE_CHECKING:
     from integrator.config import SourceConfig
 
 __all__ = [
@@ -46,133 +42,26 @@ __all__ = [
     "secrets_in",
 ]
 
-PRESETS_DIR = Path(__file__).with_name("presets")
-"""Shipped queries, one `<name>.sql` per preset."""
-
-_SECRET_VALUE = re.compile(r"(?i)(\b\w*(?:pwd|password|secret|token)\s*=\s*)(\{(?:[^}]|\}\})*\}|[^;]*)")
-_ODBC_VALUE = r"(?i)(?:^|;)\s*{}\s*=\s*(\{{(?:[^}}]|\}}\}})*\}}|[^;]*)"
-_TRAILING_ORDER_BY = re.compile(r"\border\s+by\s+[^()'\"]*$", re.IGNORECASE)
-_LIMITS_ROWS = re.compile(r"\b(?:top|limit|offset|fetch)\b", re.IGNORECASE)
-_TRANSIENT_STATES = ("HYT00", "HYT01")
-_CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03", "HYT00", "HYT01")
-_MIN_LITERAL_SECRET = 4
-"""Shorter passwords are redacted by key only: replacing every "ab" in a message would garble it."""
-
-
-BEFORE_FIRST_LOG: list[Callable[[], None]] = []
-"""Run once, before the first log line: the reader process sets up there the routing of its log lines to its
-parent, so that structlog (and rich, which it imports) cost a reader nothing until it has something to say."""
-
-
-def _log() -> Any:
-    # Looked up at each use: `configure_logging` (or `capture_logs` in tests) may run after this import.
-    while BEFORE_FIRST_LOG:
-        BEFORE_FIRST_LOG.pop()()
-    try:
-        from integrator.logs import get_logger
-    except ImportError:  # pragma: no cover - the connector also works without the app's log set-up
-        import structlog
-
-        return structlog.get_logger().bind(logger="integrator.connectors.odbc")
-    return get_logger("integrator.connectors.odbc")
-
-
-def _unbrace(value: str) -> str:
-    value = value.strip()
-    if value.startswith("{") and value.endswith("}"):
-        return value[1:-1].replace("}}", "}")
-    return value
-
-
-def redact_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with every `PWD=`/`Password=` (and `...Secret=`, `...Token=`) value masked, and `secrets` anywhere."""
-    text = _SECRET_VALUE.sub(r"\1***", text)
-    for secret in secrets:
-        if len(secret) >= _MIN_LITERAL_SECRET:
-            text = text.replace(secret, "***")
-    return text
-
-
-def secrets_in(connection_string: str) -> tuple[str, ...]:
-    raw = [match.group(2).strip() for match in _SECRET_VALUE.finditer(connection_string)]
-    return tuple({*raw, *map(_unbrace, raw)} - {""})
-
-
-def _state_and_message(exc: pyodbc.Error) -> tuple[str, str]:
-    """pyodbc errors carry `(sqlstate, message)`; anything else is all message."""
-    if len(exc.args) >= 2 and isinstance(exc.args[0], str):
-        return exc.args[0], str(exc.args[1])
-    return "", " ".join(map(str, exc.args)) or type(exc).__name__
-
-
-def available_presets(directory: Path = PRESETS_DIR) -> list[str]:
-    """Names of the shipped presets (the `.sql` files in `directory`)."""
-    if not directory.is_dir():
-        return []
-    return sorted(path.stem for path in directory.glob("*.sql"))
-
-
-def load_preset(name: str, options: Mapping[str, Any], directory: Path = PRESETS_DIR) -> str:
-    """A preset's query with its `${option}` placeholders filled from `preset_options`.
-
-    Every placeholder needs a value and every option must be one the preset uses, so a typo in the config is
-    an error that names it rather than SQL that fails at the ERP.
-    """
-    valid = available_presets(directory)
-    if name not in valid:
-        raise ConfigError(
-            f"[source] preset {name!r} does not exist",
-            [f"valid presets: {', '.join(valid) if valid else '(none are shipped yet)'}"],
-        )
-    template = string.Template((directory / f"{name}.sql").read_text(encoding="utf-8"))
-    placeholders = set(template.get_identifiers())
-    problems = [
-        f"[source.preset_options] {key!r} is not an option of preset {name!r} "
-        f"(its options: {', '.join(sorted(placeholders)) or 'none'})"
-        for key in sorted(set(options) - placeholders)
-    ]
-    problems += [
-        f"[source.preset_options] preset {name!r} needs {key!r}" for key in sorted(placeholders - set(options))
-    ]
-    if problems:
-        raise ConfigError(f"[source] preset {name!r} cannot be used as configured", problems)
-    return template.substitute({key: str(value) for key, value in options.items()})
-
-
-def _clean_query(query: str) -> str:
-    # A trailing ";" is harmless alone but breaks the query once it is wrapped for `only`.
-    return query.strip().rstrip(";").rstrip()
-
 
 class OdbcConnector:
     """Reads customer records from any ODBC source: `records()` connects, runs the query and streams rows."""
 
     def __init__(self, source: SourceConfig, *, retry_wait: float = 1.0) -> None:
-        """`retry_wait`: the first backoff in seconds between connection attempts (doubling after each)."""
-        if source.kind != "odbc":
-            raise ConfigError(f"OdbcConnector needs kind = 'odbc', got {source.kind!r}")
-        check_column_mapping(source.columns)
+        """`retry_wait`: the first backoff in seconds between connection attempts (doubling after each).
+
+        Raises `ConfigError` for a bad column mapping or an unusable preset, before anything connects."""
+        self._fetch = OdbcFetch(source)  # checks the config here; the reader process builds its own to read
         self._source = source
-        self._connection_string = (
-            _streaming(source.connection_string, source.fetch_size) if source.connection_string else f"DSN={source.dsn}"
-        )
-        self._secrets = secrets_in(self._connection_string)
-        if source.preset:
-            self._query = _clean_query(load_preset(source.preset, source.preset_options))
-        else:
-            self._query = _clean_query(source.query or "")
         self._retry_wait = retry_wait
 
     @property
     def connection_string(self) -> str:
         """The string actually used to connect (streaming settings added). Holds the password: never log it."""
-        return self._connection_string
+        return self._fetch.connection_string
 
     def describe(self) -> str:
         """One line for logs and `integrator check`: where, what and how, with the password masked."""
-        what = f"preset {self._source.preset}" if self._source.preset else "query " + _shorten(self._query)
-        layout = "one row per tag" if self._source.tags_layout == "rows" else "tags in one column"
-        return f"odbc {self._redact(self._connection_string)}: {what} ({layout})"
+        return self._fetch.describe()
 
     def records(
         self,
@@ -208,7 +97,7 @@ class OdbcConnector:
     ) -> Iterator[Record]:
         try:
             names, types = reading.columns()
-            reader = self._reader(names, types)
+            reader = self._fetch.row_reader(names, types)
             batches = reading.batches()
             if self._source.tags_layout == "rows":
                 rows = chain.from_iterable(batch.rows for batch in batches)
@@ -246,231 +135,3 @@ class OdbcConnector:
                     yield convert(row, f"row {number}", digest)
         finally:
             reading.close()
-
-    @contextlib.contextmanager
-    def open_result(self, only: str | None = None) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
-        """Connect and run the query here, in this process: (column names, column types, batches of rows).
-
-        `records()` runs this in its reader process (`connectors.read_ahead`); the columns are checked for the
-        required ones before anything is returned.
-        """
-        connection = self._connect()
-        try:
-            cursor = connection.cursor()
-            self._execute(connection, cursor, only)
-            description = cursor.description or ()
-            yield [column[0] for column in description], [column[1] for column in description], self._batches(cursor)
-        except pyodbc.Error as exc:  # a call not wrapped more precisely below (cursor(), getinfo())
-            raise SourceError(f"ODBC error on {self.describe()}: {self._redact(_state_and_message(exc)[1])}") from None
-        finally:
-            with contextlib.suppress(pyodbc.Error):  # after a lost connection closing fails too; nothing to add
-                connection.close()
-
-    # -- connecting ------------------------------------------------------------------------------------------
-
-    def _connect(self) -> pyodbc.Connection:
-        import tenacity
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._source.connect_retries + 1),
-            wait=tenacity.wait_exponential(multiplier=self._retry_wait, max=60),
-            retry=tenacity.retry_if_exception_type(TransientSourceError),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        connection: pyodbc.Connection = retrying(self._connect_once)
-        self._set_query_timeout(connection)
-        return connection
-
-    def _connect_once(self) -> pyodbc.Connection:
-        try:
-            return pyodbc.connect(self._connection_string, timeout=self._source.connect_timeout, autocommit=True)
-        except pyodbc.Error as exc:
-            raise self._connect_error(exc) from None
-
-    def _connect_error(self, exc: pyodbc.Error) -> SourceError:
-        state, message = _state_and_message(exc)
-        message = self._redact(message)
-        driver, dsn = self._keyword("driver"), self._keyword("dsn")
-        if driver and "/" not in driver and "\\" not in driver and driver not in pyodbc.drivers():
-            installed = ", ".join(pyodbc.drivers()) or "(none)"
-            return SourceError(
-                f"the ODBC driver {driver!r} is not installed on this machine; installed drivers: {installed}"
-            )
-        if driver and "can't open lib" in message.lower():
-            return SourceError(
-                f"the ODBC driver {driver!r} is registered (odbcinst.ini) but its library cannot be loaded: {message}"
-            )
-        if state == "IM002" and dsn:
-            defined = ", ".join(sorted(pyodbc.dataSources())) or "(none)"
-            return SourceError(f"the ODBC data source (DSN) {dsn!r} is not defined; defined DSNs: {defined}")
-        where = self._redact(self._connection_string)
-        if state.startswith("08") or state in _TRANSIENT_STATES:
-            return TransientSourceError(f"cannot connect to the ERP database ({where}): {message}")
-        return SourceError(f"cannot connect to the ERP database ({where}): {message}")
-
-    def _keyword(self, name: str) -> str | None:
-        """The value of one keyword of the connection string (`Driver`, `DSN`), braces removed."""
-        match = re.search(_ODBC_VALUE.format(name), self._connection_string)
-        return _unbrace(match.group(1)) if match else None
-
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        _log().warning(
-            "odbc_connect_retry",
-            source=self._redact(self._connection_string),
-            attempt=state.attempt_number,
-            of=self._source.connect_retries + 1,
-            wait_seconds=round(state.next_action.sleep, 2) if state.next_action else None,
-            error=self._redact(str(error)),
-        )
-
-    def _set_query_timeout(self, connection: pyodbc.Connection) -> None:
-        """Set before the first `cursor()`, which is when pyodbc copies it onto the statement (pyodbc #1217)."""
-        if not self._source.query_timeout:
-            return
-        try:
-            connection.timeout = self._source.query_timeout
-        except pyodbc.Error as exc:  # psqlODBC, for one, refuses the attribute; the read itself still works
-            _log().warning(
-                "odbc_query_timeout_unsupported",
-                source=self._redact(self._connection_string),
-                query_timeout=self._source.query_timeout,
-                error=self._redact(_state_and_message(exc)[1]),
-            )
-
-    # -- reading ---------------------------------------------------------------------------------------------
-
-    def _execute(self, connection: pyodbc.Connection, cursor: pyodbc.Cursor, only: str | None) -> RowReader:
-        """Run the query (narrowed to one erp_id for `only`) and build the row reader from its columns."""
-        if only is None:
-            self._run(cursor, self._query)
-            return self._reader_of(cursor)
-        inner = self._narrowable_query()
-        self._run(cursor, f"SELECT * FROM ({inner}) q WHERE 1 = 0")  # learn the erp_id column's name and type
-        reader = self._reader_of(cursor)
-        name, kind = cursor.description[reader.erp_id_position][:2]
-        quote = (connection.getinfo(pyodbc.SQL_IDENTIFIER_QUOTE_CHAR) or "").strip()
-        column = f"{quote}{name.replace(quote, quote * 2)}{quote}" if quote else name
-        parameter = _parameter(only.strip(), kind)
-        if parameter is not None:  # else: a non-number against a numeric column; the empty probe result stands
-            self._run(cursor, f"SELECT * FROM ({inner}) q WHERE q.{column} = ?", parameter)
-        return reader
-
-    def _narrowable_query(self) -> str:
-        """The query fit to be a derived table: SQL Server refuses a trailing ORDER BY there (and needs none)."""
-        if _LIMITS_ROWS.search(self._query):
-            return self._query
-        return _TRAILING_ORDER_BY.sub("", self._query).rstrip()
-
-    def _run(self, cursor: pyodbc.Cursor, sql: str, *parameters: Any) -> None:
-        try:
-            cursor.execute(sql, *parameters)
-        except pyodbc.Error as exc:
-            state, message = _state_and_message(exc)
-            if state in _TRANSIENT_STATES:
-                raise TransientSourceError(
-                    f"the source query timed out (query_timeout = {self._source.query_timeout} s): "
-                    f"{self._redact(message)}"
-                ) from None
-            raise SourceError(
-                f"the source query failed: {self._redact(message)}\n  query: {_shorten(self._query, 200)}"
-            ) from None
-
-    def _reader_of(self, cursor: pyodbc.Cursor) -> RowReader:
-        description = cursor.description or ()
-        return self._reader([column[0] for column in description], [column[1] for column in description])
-
-    def _reader(self, names: list[str], types: list[Any]) -> RowReader:
-        return make_row_reader(
-            names,
-            mapping=self._source.columns,
-            tag_separator=self._source.tag_separator if self._source.tags_layout == "column" else None,
-            where="the source query",
-            column_types=types,
-        )
-
-    def _batches(self, cursor: pyodbc.Cursor) -> Iterator[list[pyodbc.Row]]:
-        """`fetchmany` batches until the result ends; a driver error mid-read is a `SourceError`."""
-        fetch, size, read = cursor.fetchmany, read_chunk(self._source.fetch_size), 0
-        while True:
-            try:
-                batch = fetch(size)
-            except pyodbc.Error as exc:
-                raise self._read_error(exc, read) from None
-            except UnicodeDecodeError as exc:
-                raise SourceError(
-                    f"the driver returned text that is not valid {exc.encoding} after {read} rows ({exc.reason}): "
-                    "CAST the column AS NVARCHAR in the query, or set the driver's client charset to UTF-8"
-                ) from None
-            if not batch:
-                return
-            read += len(batch)
-            yield batch
-
-    def _read_error(self, exc: pyodbc.Error, read: int) -> SourceError:
-        state, message = _state_and_message(exc)
-        message, where = self._redact(message), self._redact(self._connection_string)
-        if state.startswith("08") or state in _CONNECTION_LOST_STATES or "connection" in message.lower():
-            return TransientSourceError(
-                f"lost connection while reading the source ({where}) after {read} rows: {message}"
-            )
-        return SourceError(f"reading the source ({where}) failed after {read} rows: {message}")
-
-    def _redact(self, text: str) -> str:
-        return redact_secrets(text, self._secrets)
-
-
-READ_CHUNK = 1000
-"""Rows per `fetchmany` at most, whatever `fetch_size` says: pyodbc builds each batch's rows at once, and a
-thousand rows of a dozen values stay in the CPU caches while the next steps read them; at 5,000 they do not.
-A million-row read takes about 8 % less time (the bare read and the sync alike). `fetch_size` still sets the
-driver's rows per round trip (psqlODBC's `Fetch`), so no more round trips are made."""
-
-
-def read_chunk(fetch_size: int) -> int:
-    """The `fetchmany` size for a source's `fetch_size`."""
-    return min(fetch_size, READ_CHUNK)
-
-
-_STREAMING_OPTIONS: tuple[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], ...] = (
-    (("sqlite",), (("StepAPI", "1"),)),
-    (("postgres", "psql"), (("UseDeclareFetch", "1"), ("Fetch", "{fetch}"))),
-    (("mariadb", "mysql"), (("NO_CACHE", "1"),)),
-)
-
-
-def _streaming(connection_string: str, fetch_size: int) -> str:
-    """The connection string with the named driver's streaming setting added when it is absent."""
-    match = re.search(_ODBC_VALUE.format("driver"), connection_string)
-    driver = _unbrace(match.group(1)).lower() if match else ""
-    for names, options in _STREAMING_OPTIONS:
-        if any(name in driver for name in names):
-            added = [
-                f"{key}={value.format(fetch=fetch_size)}"
-                for key, value in options
-                if not re.search(_ODBC_VALUE.format(re.escape(key)), connection_string)
-            ]
-            if added:
-                return connection_string.rstrip().rstrip(";") + ";" + ";".join(added)
-    return connection_string
-
-
-def _parameter(value: str, kind: Any) -> Any:
-    """`only` typed like the erp_id column, so the database compares numbers with numbers; None: cannot match."""
-    try:
-        if kind is int:
-            return int(value)
-        if kind is Decimal:
-            number = Decimal(value)
-            return number if number.is_finite() else None
-        if kind is float:
-            return float(value)
-    except (ValueError, InvalidOperation):
-        return None
-    return value
-
-
-def _shorten(sql: str, limit: int = 80) -> str:
-    flat = " ".join(sql.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -5,12 +5,12 @@ many Python objects), so a reader *thread* only slows both sides down. A reader 
 batch while the sync digests, judges and stages the previous one; on a million-row source that takes the
 fetch off the sync's critical path.
 
-The child (`run_child`, in a new interpreter) gets its job (the source config, `only`) on stdin and answers
-on stdout with frames: the result's columns, then batches of rows as tuples, then the end, or an error that
-says what went wrong in the same words the in-process connector would use (a `SourceError`, so a broken source
-still removes nobody). Its log lines are handed to the parent, which logs them as its own (same format, same
-run id). The reader queues at most `_AHEAD_ROWS` rows beyond what the parent has taken: memory does not grow
-with the source.
+This is the parent's side. The child (`read_ahead_child`, in a new interpreter) gets its job (the source config,
+`only`) on stdin and answers on stdout with frames: the result's columns, then batches of rows as tuples, then
+the end, or an error that says what went wrong in the same words the in-process fetch would use (a
+`SourceError`, so a broken source still removes nobody). Its warnings are handed to the parent, which logs them
+as its own (same format, same run id). The reader queues at most 80,000 rows beyond what the parent has taken
+(`read_ahead_child._AHEAD_ROWS`): memory does not grow with the source.
 
 The child dies with its parent (`PR_SET_PDEATHSIG` on Linux), and the parent kills the child when it stops
 reading early (`check` samples a few rows) or fails.
@@ -22,31 +22,27 @@ import contextlib
 import marshal
 import os
 import pickle
-import queue
-import signal
-import struct
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from integrator.connectors.read_ahead_child import COLUMNS, END, ERROR, HEADER, LOG, MARSHALLED, PICKLED
 from integrator.errors import ConfigError, SourceError, TransientSourceError
+from integrator.logs import get_logger
 
 __all__ = ["Batch", "ReaderProcess"]
 
-_HEADER = struct.Struct("<cI")
-COLUMNS, MARSHALLED, PICKLED, LOG, ERROR, END = b"C", b"M", b"P", b"L", b"E", b"Z"
 _ERRORS: dict[str, type[Exception]] = {
     "SourceError": SourceError,
     "TransientSourceError": TransientSourceError,
     "ConfigError": ConfigError,
 }
-_AHEAD_ROWS = 80_000
-"""Rows the reader may have fetched beyond what the parent has taken (as whole batches, at least two)."""
-_CHILD = "import integrator.connectors.read_ahead as r; r.run_child()"
-"""The child's program (not `-m`: the package already imports this module, and runpy would warn)."""
+_CHILD = "import integrator.connectors.read_ahead_child as child; child.run()"
+"""The child's program: `read_ahead_child.run`, which imports only the child's side."""
+_LOGGER = "integrator.connectors.odbc"
+"""The reader's warnings are logged as the ODBC connector's, whose read they are about."""
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -147,10 +143,10 @@ class ReaderProcess:
     def _next_frame(self) -> tuple[bytes, bytes]:
         """The next data frame; log frames are logged on the way, an error frame is raised."""
         while True:
-            header = self._out.read(_HEADER.size)
-            if len(header) < _HEADER.size:
+            header = self._out.read(HEADER.size)
+            if len(header) < HEADER.size:
                 raise self._vanished()
-            kind, size = _HEADER.unpack(header)
+            kind, size = HEADER.unpack(header)
             payload = self._out.read(size)
             if len(payload) < size:
                 raise self._vanished()
@@ -170,152 +166,7 @@ class ReaderProcess:
 
 
 def _relay(level: str, event: str, fields: dict[str, Any]) -> None:
-    from integrator.connectors.odbc import _log
-
-    getattr(_log(), level, _log().warning)(event, **fields)
-
-
-# -- the child ---------------------------------------------------------------------------------------------
-
-
-class _Frames:
-    """The child's stdout, as frames, written by a thread of their own.
-
-    The queue lets the fetch run up to `_AHEAD_ROWS` rows ahead of the parent (while it loads its ledger, say)
-    instead of stalling on a full pipe; `write` releases the GIL, so the thread costs the fetch nothing.
-    """
-
-    def __init__(self, stream: IO[bytes], batch_rows: int) -> None:
-        self._stream = stream
-        ahead = max(2, _AHEAD_ROWS // max(1, batch_rows))
-        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=ahead)
-        self._digest_from = ahead // 2
-        """Queued batches from which on the reader digests what it sends (a full queue alone is rarely seen:
-        the reader waits on it, and the parent has taken a batch by the time it wakes)."""
-        self._broken: BaseException | None = None
-        self._writer = threading.Thread(target=self._write_all, name="frames", daemon=True)
-        self._writer.start()
-
-    def send(self, kind: bytes, payload: bytes) -> None:
-        if self._broken is not None:
-            raise self._broken
-        self._queue.put((kind, payload))
-
-    def rows(
-        self,
-        batch: Sequence[Any],
-        digest: Callable[[Sequence[Any]], str] | None,
-        wanted: Callable[[Any], bool] | None = None,
-    ) -> None:
-        """Send a batch, with its digests when there is a key and the parent is behind (the queue is at least half
-        full): the two processes then share the digesting, and neither waits long for the other. With `wanted`,
-        only the rows it accepts are sent, with their positions in the batch."""
-        fetched, positions = len(batch), None
-        if wanted is not None:
-            positions = [at for at, row in enumerate(batch) if wanted(row)]
-            if len(positions) == fetched:
-                positions = None
-        rows = [tuple(row) for row in batch] if positions is None else [tuple(batch[at]) for at in positions]
-        digests = list(map(digest, rows)) if digest is not None and self._queue.qsize() >= self._digest_from else None
-        frame = (rows, digests, positions, fetched)
-        try:
-            self.send(MARSHALLED, marshal.dumps(frame, 2))  # version 2: no back-references, faster
-        except ValueError:  # Decimal, dates: values marshal cannot carry
-            self.send(PICKLED, pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def close(self) -> None:
-        """Write what is queued, then stop the writer."""
-        self._queue.put(None)
-        self._writer.join()
-        if self._broken is not None:
-            raise self._broken
-
-    def _write_all(self) -> None:
-        write, flush = self._stream.write, self._stream.flush
-        while (frame := self._queue.get()) is not None:
-            if self._broken is not None:
-                continue  # keep draining so the fetch never blocks on a dead parent
-            kind, payload = frame
-            try:
-                write(_HEADER.pack(kind, len(payload)))
-                write(payload)
-                flush()
-            except OSError as exc:  # the parent stopped reading
-                self._broken = exc
-
-
-def _die_with_parent(parent: int) -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it (and stops this process), no traceback here.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def _relay_logs(frames: _Frames) -> None:
-    import structlog
-
-    def send(_logger: Any, level: str, event_dict: dict[str, Any]) -> Any:
-        fields = {key: value for key, value in event_dict.items() if key not in ("event", "component")}
-        frames.send(LOG, pickle.dumps((level, str(event_dict.get("event")), fields)))
-        raise structlog.DropEvent
-
-    structlog.configure(processors=[send], cache_logger_on_first_use=False)
-
-
-def _tagged_or_keyless(connector: Any, names: list[str], types: list[Any], tag: str) -> Callable[[Any], bool]:
-    """Which rows to send when untagged customers may be left out: those carrying `tag`, and those without an
-    erp_id (they are judged, and quarantined, in the parent). Tags and erp_ids are read exactly as the parent
-    reads them."""
-    from integrator.connectors.values import RowDigester
-
-    reader = connector._reader(names, types)
-    tags_of, tags_at = reader.tags_of, reader.tags_position
-    erp_id_of = RowDigester(reader.erp_id_position, b"", types).erp_id_of
-    return lambda row: tag in tags_of(row[tags_at]) or not erp_id_of(row)
-
-
-def main() -> int:
-    """Read the job from stdin, stream the result to stdout as frames."""
-    out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
-    os.dup2(2, 1)  # anything else printing (a driver, a warning) goes to stderr, not into the frames
-    job = pickle.load(sys.stdin.buffer)
-    _die_with_parent(job["parent"])
-    from integrator.connectors.odbc import BEFORE_FIRST_LOG, OdbcConnector, read_chunk, redact_secrets, secrets_in
-    from integrator.connectors.values import RowDigester
-
-    frames = _Frames(out, read_chunk(job["source"].fetch_size))
-    BEFORE_FIRST_LOG.append(lambda: _relay_logs(frames))
-
-    try:
-        connector = OdbcConnector(job["source"], retry_wait=job["retry_wait"])
-        with connector.open_result(job["only"]) as (names, types, batches):
-            frames.send(COLUMNS, pickle.dumps((names, types)))
-            key = job["digest_key"]
-            digest = None if key is None else RowDigester(0, key, types).digest
-            wanted = None if job["leave_out"] is None else _tagged_or_keyless(connector, names, types, job["leave_out"])
-            for batch in batches:
-                frames.rows(batch, digest, wanted)
-    except (SourceError, ConfigError) as exc:
-        frames.send(ERROR, pickle.dumps((type(exc).__name__, str(exc))))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as a source failure, never a partial read
-        secrets = secrets_in(job["source"].connection_string or "")
-        message = redact_secrets(f"the ODBC reader failed: {type(exc).__name__}: {exc}", secrets)
-        frames.send(ERROR, pickle.dumps(("SourceError", message)))
-    frames.send(END, b"")
-    frames.close()
-    return 0
-
-
-def run_child() -> None:
-    """The reader process's entry point (see `_CHILD`)."""
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the parent stopped reading (it had enough rows, or it failed)
-        os._exit(0)
+    """Log a line the reader sent, as if this process had logged it (the logger is looked up at each use:
+    `configure_logging`, or `capture_logs` in tests, may run after this module is imported)."""
+    log = get_logger(_LOGGER)
+    getattr(log, level, log.warning)(event, **fields)
