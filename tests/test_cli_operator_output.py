@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from support.erp import SqliteErp
 
+from tests.conftest import require_odbc_driver
+
 INTEGRATOR = str(Path(sys.executable).with_name("integrator"))
 NOT_FOUND = re.compile(r"^error: no [a-zA-Z ]+ with [a-zA-Z ,]+ (\d+|'[^']*')$")
 NAIVE_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(?![\d.:]| ?UTC|[+-]\d\d:\d\d|Z)")
@@ -44,18 +46,17 @@ def log_events(stderr: str) -> list[str]:
     return [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
 
 
-@pytest.fixture
-def site(tmp_path: Path, sqlite_odbc: str) -> tuple[SqliteErp, Path, Path]:
+def make_site(root: Path) -> tuple[SqliteErp, Path, Path]:
     """An ERP, its config in its own folder, and an empty working folder with no ./config.toml."""
-    erp = SqliteErp(tmp_path / "erp.db")
-    folder = tmp_path / "site"
+    erp = SqliteErp(root / "erp.db")
+    folder = root / "site"
     folder.mkdir()
     config = folder / "config.toml"
     source = erp.source()
     config.write_text(
         f'[source]\nkind = "odbc"\nconnection_string = "{source["connection_string"]}"\nquery = "{source["query"]}"\n'
     )
-    elsewhere = tmp_path / "elsewhere"
+    elsewhere = root / "elsewhere"
     elsewhere.mkdir()
     return erp, config, elsewhere
 
@@ -65,6 +66,20 @@ def synced(site: tuple[SqliteErp, Path, Path], count: int = 2) -> dict[str, Any]
     for erp_id in range(1, count + 1):
         erp.add(erp_id)
     return json_of(run(elsewhere, "sync", "--config", str(config), "--json"))
+
+
+@pytest.fixture
+def site(tmp_path: Path, sqlite_odbc: str) -> tuple[SqliteErp, Path, Path]:
+    return make_site(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
+    """One site synced once (customers 1 and 2, their mail sent), shared by the tests that only look:
+    its config, the working folder without ./config.toml, and the run's id."""
+    require_odbc_driver("SQLite3")
+    site = make_site(tmp_path_factory.mktemp("known"))
+    return site[1], site[2], synced(site)["run_id"]
 
 
 # (a) a failure is said once --------------------------------------------------------------------------------
@@ -122,11 +137,10 @@ def test_refused_sync_says_refused_once_on_stderr(site: tuple[SqliteErp, Path, P
 # (b) a group's --config reaches its subcommands ------------------------------------------------------------
 
 
-def test_group_level_config_applies_to_every_subcommand(site: tuple[SqliteErp, Path, Path]) -> None:
+def test_group_level_config_applies_to_every_subcommand(known: tuple[Path, Path, int]) -> None:
     """Run from a folder without ./config.toml: `GROUP --config F SUB` uses F for history, accounts and mail,
     and so does the root's `integrator --config F SUB`."""
-    _, config, elsewhere = site
-    run_id = synced(site)["run_id"]
+    config, elsewhere, run_id = known
     shown = json_of(run(elsewhere, "history", "--config", str(config), "show", str(run_id), "--json"))
     assert shown["id"] == run_id and {a["action"] for a in shown["actions"]} == {"create"}
     accounts = json_of(run(elsewhere, "accounts", "--config", str(config), "list", "--json"))
@@ -139,9 +153,8 @@ def test_group_level_config_applies_to_every_subcommand(site: tuple[SqliteErp, P
     assert json_of(run(elsewhere, "--config", str(config), "history", "show", str(run_id), "--json"))["id"] == run_id
 
 
-def test_a_subcommands_own_config_wins_over_the_groups(site: tuple[SqliteErp, Path, Path]) -> None:
-    _, config, elsewhere = site
-    run_id = synced(site)["run_id"]
+def test_a_subcommands_own_config_wins_over_the_groups(known: tuple[Path, Path, int]) -> None:
+    config, elsewhere, run_id = known
     bogus = elsewhere / "absent.toml"
     own = run(elsewhere, "history", "--config", str(bogus), "show", str(run_id), "--config", str(config), "--json")
     assert json_of(own)["id"] == run_id
@@ -149,3 +162,41 @@ def test_a_subcommands_own_config_wins_over_the_groups(site: tuple[SqliteErp, Pa
     assert len(json_of(inner)) == 2
     wrong = run(elsewhere, "accounts", "--config", str(config), "list", "--config", str(bogus))
     assert wrong.returncode == 2 and "absent.toml" in wrong.stderr  # the subcommand's (missing) file was used
+
+
+# (c) one "not found" ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (("accounts", "show", "nikt@example.pl"), "'nikt@example.pl'"),
+        (("block", "nikt@example.pl", "--reason", "test"), "'nikt@example.pl'"),
+        (("unblock", "nikt@example.pl"), "'nikt@example.pl'"),
+        (("reset-password", "nikt@example.pl"), "'nikt@example.pl'"),
+        (("resend-activation", "nikt@example.pl"), "'nikt@example.pl'"),
+        (("explain", "999"), "'999'"),
+        (("history", "show", "999"), "999"),
+        (("mail", "retry", "999"), "999"),
+    ],
+)
+def test_every_unknown_login_or_id_exits_2_with_one_message(
+    known: tuple[Path, Path, int], args: tuple[str, ...], key: str
+) -> None:
+    """Each command looking up a login or id it cannot find exits 2 with `error: no … with … KEY` on stderr."""
+    config, elsewhere, _ = known
+    done = run(elsewhere, *args, "--config", str(config))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    [line] = human_lines(done.stderr)
+    assert NOT_FOUND.match(line) and line.endswith(f" {key}"), line
+
+
+def test_explain_of_a_customer_gone_from_the_source_still_explains(site: tuple[SqliteErp, Path, Path]) -> None:
+    """An ERP id known only from its accounts' history is found: not the "not found" case."""
+    erp, config, elsewhere = site
+    synced(site)
+    erp.delete(2)
+    run(elsewhere, "sync", "--config", str(config), "--json")
+    explained = json_of(run(elsewhere, "explain", "2", "--config", str(config), "--json"))
+    assert explained["in_source"] is False and [i["status"] for i in explained["identities"]] == ["removed"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from integrator.access import ReportRow, explain, report
-from integrator.cli.app import config_option, handle_errors, main
+from integrator.cli.app import config_option, handle_errors, main, not_found
 from integrator.cli.output import console, print_json, print_table, to_jsonable
 from integrator.config import Config
 from integrator.store.db import open_store
@@ -27,6 +27,8 @@ __all__ = ["explain_command", "report_command"]
 def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
     """Every rule's verdict for ERP_ID now, and the history of its accounts."""
     result = explain(config, open_store(config.store.url), erp_id)
+    if not (result.in_source or result.identities or result.quarantine or result.last_actions):
+        not_found("customer", "ERP id", erp_id)  # nowhere: not in the source, known to no run
     if as_json:
         print_json(dataclasses.asdict(result))
         return

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from integrator.cli.app import config_option, group_config_option, handle_errors, main
+from integrator.cli.app import config_option, group_config_option, handle_errors, main, not_found
 from integrator.cli.output import print_json, print_table, to_jsonable
 from integrator.config import Config
 from integrator.store.db import open_store
@@ -67,8 +67,7 @@ def show_command(config: Config, key: str, as_json: bool) -> None:
             rows = list(iter_accounts(conn, erp_id=key.strip()))
             account = rows[-1] if rows else None
         if account is None:
-            click.echo(f"no account for {key!r} (tried live login, identity id and ERP id)", err=True)
-            sys.exit(1)
+            not_found("account", "login, id or ERP id", key)
         events = account_events_of(conn, account_id=account["id"])
     if as_json:
         print_json({**account, "events": events})

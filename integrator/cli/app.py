@@ -1,8 +1,8 @@
 """The root command group, the shared `--config` option (a group's reaches its subcommands) and the mapping of
 errors to exit codes.
 
-Exit codes (SPEC): 0 success; 1 unexpected error; 2 bad config or usage; 3 finished with quarantined
-records; 4 refused by a safety guard.
+Exit codes (SPEC): 0 success; 1 unexpected error; 2 bad config or usage (an unknown login or id too); 3 finished
+with quarantined records; 4 refused by a safety guard.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ __all__ = [
     "group_config_option",
     "handle_errors",
     "main",
+    "not_found",
+    "not_found_line",
     "open_config",
 ]
 
@@ -118,6 +120,17 @@ def exit_for(exc: IntegratorError) -> NoReturn:
         sys.exit(EXIT_GUARD)
     click.echo(f"error: {exc}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def not_found_line(thing: str, key_kind: str, key: str | int) -> str:
+    """The one wording of "not found", e.g. `error: no live account with login 'x'` or `error: no run with id 7`."""
+    return f"error: no {thing} with {key_kind} {key!r}"
+
+
+def not_found(thing: str, key_kind: str, key: str | int) -> NoReturn:
+    """A command looked up a login or id that does not exist: say so on stderr and exit 2 (bad usage)."""
+    click.echo(not_found_line(thing, key_kind, key), err=True)
+    sys.exit(EXIT_CONFIG)
 
 
 class _Group(click.Group):

@@ -6,8 +6,8 @@ import getpass
 
 import click
 
-from integrator.admin import block, unblock
-from integrator.cli.app import config_option, handle_errors, main
+from integrator.admin import AccountNotFound, block, unblock
+from integrator.cli.app import config_option, handle_errors, main, not_found
 from integrator.config import Config
 from integrator.store.db import open_store
 
@@ -24,7 +24,10 @@ _ACTOR_HELP = "Who acts (recorded in the account's history); default: the OS use
 @handle_errors
 def block_command(config: Config, login: str, reason: str, actor: str | None) -> None:
     """Block LOGIN: it cannot log in until `unblock`; syncs keep its data current but never unblock it."""
-    changed = block(open_store(config.store.url), login, reason, actor or f"ops:{getpass.getuser()}")
+    try:
+        changed = block(open_store(config.store.url), login, reason, actor or f"ops:{getpass.getuser()}")
+    except AccountNotFound:
+        not_found("live account", "login", login)
     click.echo(f"{login}: blocked" if changed else f"{login}: already blocked with that reason")
 
 
@@ -35,5 +38,8 @@ def block_command(config: Config, login: str, reason: str, actor: str | None) ->
 @handle_errors
 def unblock_command(config: Config, login: str, actor: str | None) -> None:
     """Lift the block on LOGIN."""
-    changed = unblock(open_store(config.store.url), login, actor or f"ops:{getpass.getuser()}")
+    try:
+        changed = unblock(open_store(config.store.url), login, actor or f"ops:{getpass.getuser()}")
+    except AccountNotFound:
+        not_found("live account", "login", login)
     click.echo(f"{login}: unblocked" if changed else f"{login}: was not blocked")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import NoReturn
 
 import click
 from sqlalchemy.engine import Engine
 
-from integrator.cli.app import EXIT_CONFIG, config_option, handle_errors, main
+from integrator.cli.app import EXIT_CONFIG, config_option, handle_errors, main, not_found
 from integrator.cli.mail import print_report
 from integrator.config import Config
 from integrator.errors import LockBusy
@@ -37,7 +38,7 @@ def _deliver(engine: Engine, config: Config) -> None:
         click.echo("another mail delivery is running; it (or the next one) sends this mail")
 
 
-def _refused(exc: Exception) -> None:
+def _refused(exc: CredentialsRefused) -> NoReturn:
     click.echo(f"refused: {exc}", err=True)
     sys.exit(EXIT_CONFIG)
 
@@ -53,7 +54,9 @@ def reset_password_command(config: Config, login: str, actor: str | None, delive
     engine = open_store(config.store.url)
     try:
         mail_id = reset_password(engine, login, _actor(actor))
-    except (AccountNotFound, CredentialsRefused) as exc:
+    except AccountNotFound:
+        not_found("live account", "login", login)
+    except CredentialsRefused as exc:
         _refused(exc)
     click.echo(f"{login}: password reset queued (mail #{mail_id})")
     if deliver:
@@ -80,7 +83,9 @@ def resend_activation_command(
     else:
         try:
             mail_id = resend_activation(engine, login or "", _actor(actor))
-        except (AccountNotFound, CredentialsRefused) as exc:
+        except AccountNotFound:
+            not_found("live account", "login", login or "")
+        except CredentialsRefused as exc:
             _refused(exc)
         click.echo(f"{login}: activation queued (mail #{mail_id})")
     if deliver:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 import sqlalchemy as sa
 
-from integrator.cli.app import EXIT_ERROR, config_option, config_path_option, handle_errors, main, open_config
+from integrator.cli.app import config_option, config_path_option, handle_errors, main, not_found, open_config
 from integrator.cli.output import print_json, print_table
 from integrator.config import Config
 from integrator.store.db import open_store
@@ -65,8 +64,7 @@ def show_command(config: Config, run_id: int, action: str | None, as_json: bool)
     with open_store(config.store.url).connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
         if run is None:
-            click.echo(f"no run {run_id}", err=True)
-            sys.exit(EXIT_ERROR)
+            not_found("run", "id", run_id)
         actions = list(actions_of_run(conn, run_id, action))
     run_data = _run_dict(run)
     if as_json:

@@ -6,13 +6,24 @@ import sys
 from dataclasses import asdict
 
 import click
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-from integrator.cli.app import EXIT_CONFIG, EXIT_QUARANTINED, config_option, group_config_option, handle_errors, main
+from integrator.cli.app import (
+    EXIT_CONFIG,
+    EXIT_QUARANTINED,
+    config_option,
+    group_config_option,
+    handle_errors,
+    main,
+    not_found_line,
+)
 from integrator.cli.output import console, print_json, print_table
 from integrator.config import Config
 from integrator.mail.delivery import DeliveryReport, deliver_pending
 from integrator.mail.outbox import MAIL_STATUSES, MailNotRetryable, list_mail, retry_mail
 from integrator.store.db import open_store
+from integrator.store.schema import outbox
 
 __all__ = ["mail_group", "print_report"]
 
@@ -75,6 +86,12 @@ def list_command(config: Config, failed: bool, statuses: tuple[str, ...], limit:
     )  # fmt: skip
 
 
+def _exists(engine: Engine, mail_id: int) -> bool:
+    """Told apart from "not retryable" so an unknown id gets the one "not found" message."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(outbox.c.id).where(outbox.c.id == mail_id)).first() is not None
+
+
 @mail_group.command("retry")
 @click.argument("mail_ids", metavar="ID...", type=int, nargs=-1)
 @click.option("--all-failed", is_flag=True, help="Retry every failed mail.")
@@ -88,6 +105,10 @@ def retry_command(config: Config, mail_ids: tuple[int, ...], all_failed: bool) -
     ids = list(mail_ids) + ([m.id for m in list_mail(engine, statuses=("failed",))] if all_failed else [])
     refused = False
     for mail_id in dict.fromkeys(ids):
+        if not _exists(engine, mail_id):
+            click.echo(not_found_line("mail", "id", mail_id), err=True)
+            refused = True
+            continue
         try:
             mail = retry_mail(engine, mail_id)
         except MailNotRetryable as exc:
