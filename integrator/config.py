@@ -51,7 +51,7 @@ class SourceConfig(_Section):
     query: str | None = None
     """odbc: the consultant's query returning the record columns."""
     preset: str | None = None
-    """odbc: a shipped query (`subiekt_nexo`, `subiekt_gt`, `optima`) instead of `query`."""
+    """odbc: a shipped query (`connectors/presets/<name>.sql`) instead of `query`."""
     preset_options: dict[str, Any] = Field(default_factory=dict)
     """odbc: overrides for a preset (table names, ids that differ per install)."""
     tags_layout: Literal["column", "rows"] = "column"

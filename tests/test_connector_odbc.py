@@ -270,6 +270,31 @@ def test_preset_files_load_with_their_options(tmp_path: Path) -> None:
     assert "preset 'demo' needs 'table'" in str(caught.value)
 
 
+def test_presets_named_in_the_example_config_are_shipped(tmp_path: Path) -> None:
+    """config.example.toml shows only what works today: every `preset = "…"` it names (set or commented out) is
+    a shipped preset, and a consultant who uncomments it gets a config that loads and a connector."""
+    import re
+    import tomllib
+
+    from integrator.config import load_config
+
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    text = example.read_text(encoding="utf-8")
+    lines = re.findall(r"^#? ?preset = (.+)$", text, re.MULTILINE)
+    assert lines, "the example no longer documents the `preset` key"
+    named = []
+    for value in lines:
+        try:
+            named.append(tomllib.loads(f"preset = {value}")["preset"])
+        except tomllib.TOMLDecodeError:  # a placeholder such as <name>, not a preset's name
+            continue
+    assert [name for name in named if name not in available_presets()] == []
+    for name in named:
+        config = re.sub(r"^query = .*$", f'preset = "{name}"', text, count=1, flags=re.MULTILINE)
+        (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+        make_connector(load_config(tmp_path / "config.toml").source)
+
+
 # -- PostgreSQL through psqlODBC -----------------------------------------------------------------------------
 
 
