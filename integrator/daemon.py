@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from integrator.config import Config, parse_interval
 from integrator.errors import IntegratorError, LockBusy
 from integrator.logs import get_logger
+from integrator.mail.delivery import deliver_pending
 from integrator.store.db import open_store
 from integrator.sync import run_sync
 
@@ -51,10 +52,6 @@ def _sync_job(config: Config, engine: Engine) -> None:
 
 
 def _mail_job(config: Config, engine: Engine) -> None:
-    try:
-        from integrator.mail.delivery import deliver_pending
-    except ImportError:
-        return
     try:
         report = deliver_pending(engine, config)
     except LockBusy as exc:  # a sync is delivering right now: its own delivery covers this turn

@@ -29,8 +29,6 @@ __all__ = [
     "secret_plan",
 ]
 
-# Candidates for config keys ([accounts] reset_valid_hours, activation_path, reset_path; [mail] timezone).
-
 
 @dataclass(frozen=True)
 class SecretPlan:

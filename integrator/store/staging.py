@@ -153,11 +153,6 @@ class Staging:
             chunk = ids[start : start + 500]
             self.connection.execute(sa.delete(self.table).where(self.table.c.erp_id.in_(chunk)))
 
-    def close(self) -> None:
-        """Drop the tables (they also go away with the connection)."""
-        for table in (self.table, self.new_ids):
-            table.drop(self.connection, checkfirst=True)
-
 
 def _id_writer(connection: sa.Connection) -> tuple[Callable[[int, list[str]], Any], Callable[[Any], None]]:
     """(prepare, write) for chunks of minted ids: `prepare(first, ids)` runs in the minting thread, `write` on
