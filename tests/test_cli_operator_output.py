@@ -200,3 +200,21 @@ def test_explain_of_a_customer_gone_from_the_source_still_explains(site: tuple[S
     run(elsewhere, "sync", "--config", str(config), "--json")
     explained = json_of(run(elsewhere, "explain", "2", "--config", str(config), "--json"))
     assert explained["in_source"] is False and [i["status"] for i in explained["identities"]] == ["removed"]
+
+
+# (d) timestamps labelled UTC -------------------------------------------------------------------------------
+
+
+def test_accounts_show_labels_its_timestamps_utc_and_keeps_the_json(known: tuple[Path, Path, int]) -> None:
+    """Human output shows `YYYY-MM-DD HH:MM:SS UTC` and no naive timestamp; `--json` keeps its shape and values."""
+    config, elsewhere, _ = known
+    human = run(elsewhere, "accounts", "show", "klient1@example.pl", "--config", str(config))
+    assert human.returncode == 0, human.stderr
+    assert len(LABELLED.findall(human.stdout)) >= 3  # created_at, updated_at and the `created` event
+    assert NAIVE_ISO.findall(human.stdout) == [], human.stdout
+    shown = json_of(run(elsewhere, "accounts", "show", "klient1@example.pl", "--config", str(config), "--json"))
+    [listed] = [a for a in json_of(run(elsewhere, "accounts", "list", "--config", str(config), "--json"))
+                if a["erp_id"] == "1"]  # fmt: skip
+    assert {k: v for k, v in shown.items() if k != "events"} == listed
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", shown["created_at"])  # unchanged: naive ISO
+    assert {e["kind"] for e in shown["events"]} >= {"created"}

@@ -49,7 +49,7 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
     for account in result.identities:
         print_table(
             f"Identity {account['id']} ({account['status']}{', blocked' if account['blocked'] else ''})",
-            ["at (UTC)", "event", "actor", "run", "details"],
+            ["at", "event", "actor", "run", "details"],
             [[e["at"], e["kind"], e["actor"], e["run_id"], e["changes"] or ""] for e in account["events"]],
         )
     if result.last_actions:

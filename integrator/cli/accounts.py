@@ -49,7 +49,7 @@ def list_command(config: Config, status: str | None, erp_id: str | None, as_json
             None,
             ["id", "erp_id", "login", "status", "blocked", "name", "created"],
             ([r["id"], r["erp_id"], r["login"], r["status"], "yes" if r["blocked"] else "", r["name"],
-              r["created_at"].strftime("%Y-%m-%d %H:%M")] for r in rows),
+              r["created_at"]] for r in rows),
         )  # fmt: skip
 
 

@@ -45,8 +45,8 @@ def history_group(ctx: click.Context, limit: int, as_json: bool, config_path: Pa
         return
     print_table(
         "Runs",
-        ["run", "started (UTC)", "status", "trigger", *_COUNTS],
-        ([r["id"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}", r["status"], r["trigger"], *(r[c] for c in _COUNTS)]
+        ["run", "started", "status", "trigger", *_COUNTS],
+        ([r["id"], r["started_at"], r["status"], r["trigger"], *(r[c] for c in _COUNTS)]
          for r in rows),
     )  # fmt: skip
 
