@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -196,3 +198,138 @@ def test_sync_keeps_its_lock_through_an_erp_query_slower_than_the_lease(pg_datab
     assert first.returncode == 0, stderr[-3000:]
     engine = open_store(config.store.url)
     assert (count(engine, accounts), count(engine, outbox)) == (50, 50)
+
+
+def proc_here(pid: int | None = None) -> tuple[str, str, str]:
+    """This kernel's boot id, our pid namespace and the start time of `pid` (default: us), read from /proc."""
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    start = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rpartition(")")[2].split()[19]
+    return boot, namespace, start
+
+
+def hold(engine: sa.Engine, holder: str, expires_in: timedelta) -> None:
+    """Leave a lease as another process would have: `holder`, expiring `expires_in` from now."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(locks.delete().where(locks.c.name == "sync"))
+        conn.execute(locks.insert().values(name="sync", holder=holder, acquired_at=now, expires_at=now + expires_in))
+
+
+def taken_over(engine: sa.Engine) -> bool:
+    """Whether a new sync takes the lock at once (releasing it again)."""
+    lock = SyncLock(engine, lease_seconds=60)
+    try:
+        lock.acquire()
+    except LockBusy:
+        return False
+    lock.release()
+    return True
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(["sleep", "60"])
+    yield child
+    child.kill()
+    child.wait()
+
+
+def test_a_dead_holder_is_taken_over_at_once_only_from_its_own_boot_and_pid_namespace(store_url: str) -> None:
+    """A lease whose process is gone is taken over before its expiry only when host, boot id and pid namespace
+    are ours: in another container on this host (same hostname, other pid namespace) or before a reboot its
+    pid means another process, and a holder that does not say (an older version's) waits out its lease."""
+    engine = open_store(store_url)
+    host, (boot, namespace, start) = socket.gethostname(), proc_here()
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead = child.pid
+    own = SyncLock(engine).holder.split(":")
+    assert (own[0], own[1]) == (host, str(os.getpid()))
+    assert {f"boot={boot}", f"pidns={namespace}", f"start={start}"} <= set(own)
+    assert len(":".join(own)) <= locks.c.holder.type.length
+
+    for holder in (
+        f"{host}:{dead}:7:boot={boot}:pidns=4026599999:start={start}",  # another container's pid
+        f"{host}:{dead}:7:boot=0e2f4a4c-0000-4000-8000-000000000000:pidns={namespace}:start={start}",  # other boot
+        f"{host}:{dead}:7",  # says neither
+    ):
+        hold(engine, holder, timedelta(seconds=60))
+        assert not taken_over(engine), holder
+        assert lock_row(engine).holder == holder
+    hold(engine, f"{host}:{dead}:7:boot={boot}:pidns={namespace}:start={start}", timedelta(seconds=60))
+    assert taken_over(engine)
+
+
+def test_a_recycled_pid_or_a_zombie_does_not_keep_a_dead_holders_lock(
+    store_url: str, sleeper: subprocess.Popen[bytes]
+) -> None:
+    """A holder's pid now used by a later process (its start time differs) or left as an unreaped zombie no
+    longer holds the lock; the process itself, alive, does."""
+    engine = open_store(store_url)
+    host, (boot, namespace, start) = socket.gethostname(), proc_here(sleeper.pid)
+    holder = f"{host}:{sleeper.pid}:7:boot={boot}:pidns={namespace}:start="
+    hold(engine, holder + start, timedelta(seconds=60))
+    assert not taken_over(engine)
+    hold(engine, holder + str(int(start) - 1), timedelta(seconds=60))  # the pid's earlier owner
+    assert taken_over(engine)
+
+    hold(engine, holder + start, timedelta(seconds=60))
+    sleeper.kill()  # not waited for: a zombie until its parent reaps it
+    deadline = time.monotonic() + 10
+    while proc_state(sleeper.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc_state(sleeper.pid) == "Z"
+    assert taken_over(engine)
+
+
+def proc_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def in_time_zone_far_from_utc(engine: sa.Engine) -> sa.Engine:
+    """`engine` with every session 13-14 hours east of UTC (PostgreSQL, MariaDB): a local now() is half a day off."""
+    statement = {"postgresql": "SET TIME ZONE 'Pacific/Kiritimati'", "sqlite": None}.get(
+        engine.dialect.name, "SET time_zone = '+13:00'"
+    )
+    if statement is not None:
+
+        @sa.event.listens_for(engine, "connect")
+        def set_zone(dbapi_connection: object, _record: object) -> None:
+            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            cursor.execute(statement)
+            cursor.close()
+            dbapi_connection.commit()  # type: ignore[attr-defined]
+
+        engine.dispose()
+    return engine
+
+
+@pytest.mark.parametrize("skew", [timedelta(days=1), -timedelta(days=1)], ids=["ahead", "behind"])
+def test_a_client_with_a_skewed_clock_neither_steals_a_live_lease_nor_keeps_a_dead_one(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, skew: timedelta
+) -> None:
+    """Leases are judged by the store's clock: a client whose own clock runs a day ahead does not take a lease
+    that is still live, one a day behind takes an expired one, and the lease either writes ends `lease_seconds`
+    after the store's now (in UTC, whatever the session's time zone), not a day early or late."""
+    engine = in_time_zone_far_from_utc(open_store(store_url))
+    elsewhere = "erp-sync-02:4242:7:boot=0e2f4a4c-0000-4000-8000-000000000000:pidns=4026531836:start=99"
+    skewed = lambda: utcnow() + skew  # noqa: E731 - the module's own clock, shifted
+    monkeypatch.setattr("integrator.clock.utcnow", skewed)
+    monkeypatch.setattr("integrator.store.lock.utcnow", skewed, raising=False)
+
+    hold(engine, elsewhere, timedelta(seconds=60))
+    assert not taken_over(engine)
+    assert lock_row(engine).holder == elsewhere
+
+    hold(engine, elsewhere, -timedelta(seconds=5))
+    lock = SyncLock(engine, lease_seconds=60)
+    lock.acquire()
+    try:
+        lock.renew(force=True)
+        row = lock_row(engine)
+        assert row is not None and row.holder == lock.holder
+        assert abs(row.acquired_at - utcnow()) < timedelta(seconds=10), row
+        assert abs(row.expires_at - (utcnow() + timedelta(seconds=60))) < timedelta(seconds=10), row
+    finally:
+        lock.release()
