@@ -3,12 +3,17 @@
 The file is streamed row by row; the header row names the columns, and `[source.columns]` maps record
 columns to the export's own headers. A line with the wrong number of fields is still yielded, with a problem
 (the sync quarantines it): a broken line must never look like a customer who lost their tag.
+
+A header that the configured delimiter leaves in one column while another common delimiter splits it (a
+comma file read with `;`, or the other way round) is a configuration error, found when the connector is made,
+before a sync starts: the message says which delimiter the header seems to use and which key to set.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +25,9 @@ from integrator.errors import ConfigError, SourceError
 from integrator.records import Record
 
 __all__ = ["CsvConnector"]
+
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+"""The delimiters a header is tried with when the configured one leaves it in one column."""
 
 
 class _Position:
@@ -45,6 +53,29 @@ class CsvConnector:
         check_column_mapping(source.columns)
         self._source = source
         self._path = Path(source.path)
+        self._check_delimiter()
+
+    def _check_delimiter(self) -> None:
+        """Raise `ConfigError` when the header is one column with the configured delimiter but splits with
+        another. A file that cannot be read yet is left alone: `records()` reports that."""
+        try:
+            with self._path.open(encoding=self._source.encoding, newline="") as handle:
+                line = handle.readline().rstrip("\r\n").lstrip("\ufeff")
+        except (OSError, UnicodeDecodeError):
+            return
+        configured = self._source.delimiter
+        if _width(line, configured) != 1:
+            return
+        likely = max((d for d in _DELIMITERS if d != configured), key=lambda d: _width(line, d))
+        columns = _width(line, likely)
+        if columns < 2:
+            return
+        shown = line if len(line) <= 120 else line[:117] + "..."
+        raise ConfigError(
+            f"the CSV file {self._path}: its header row is one column with the configured delimiter "
+            f"{_name(configured)} ({shown!r}), but it looks {_DELIMITERS[likely]}-separated ({columns} columns); "
+            f"set [source] delimiter = {json.dumps(likely)}"
+        )
 
     def describe(self) -> str:
         """One line for logs and `integrator check`."""
@@ -150,6 +181,20 @@ class CsvConnector:
             f"{self._path}: {where} is not valid {self._source.encoding} text ({exc.reason}); "
             "set [source] encoding to the file's encoding (e.g. cp1250 or utf-8)"
         )
+
+
+def _width(line: str, delimiter: str) -> int:
+    """How many fields `line` splits into with `delimiter` (0 when it is not valid CSV with it)."""
+    try:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+    except csv.Error:
+        return 0
+
+
+def _name(delimiter: str) -> str:
+    """`delimiter` as it is written in the config (a JSON string is a valid TOML one), with its name."""
+    written = json.dumps(delimiter)
+    return f"{written} ({_DELIMITERS[delimiter]})" if delimiter in _DELIMITERS else written
 
 
 def _first_undecodable_line(path: Path, encoding: str) -> int | None:
