@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from integrator.clock import utcnow
 from integrator.config import Config
 from integrator.errors import IntegratorError
+from integrator.faults import checkpoint
 from integrator.logs import get_logger
 from integrator.mail import secrets
 from integrator.mail.outbox import queue_mail
@@ -59,7 +60,6 @@ log = get_logger("portal")
 
 PORTAL_ACTOR = "portal"
 SELF_SERVICE_ACTOR = "self-service"
-# Candidates for config keys ([accounts] reset_requests_per_hour, min_password_length).
 RESET_REQUESTS_PER_HOUR = 3
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; this bounds the work one request can cause
@@ -168,15 +168,29 @@ def _authenticate(conn: sa.Connection, login_: str, password: str) -> _Authentic
     return None
 
 
+class _AccountChanged(Exception):
+    """The account left the state a credential action read it in (removed, or activated, meanwhile)."""
+
+
 def _set_password(conn: sa.Connection, account: Any, password_hash: str, now: datetime, via: str) -> None:
-    """Store a chosen password; a pending account becomes active; every outstanding secret is revoked."""
+    """Store a chosen password; a pending account becomes active; every outstanding secret is revoked.
+
+    `account` was read before the (slow) password hash, in another transaction: the write holds only while the
+    account is still in the status it was read in, so an activation racing a sync's removal never reopens the
+    removed account. Raises `_AccountChanged` (the caller's transaction rolls back) when it is not."""
     activating = account.status == "pending_activation"
     values: dict[str, Any] = {"password_hash": password_hash, "must_change_password": False, "updated_at": now}
     if activating:
         values["status"] = "active"
     if account.activated_at is None:
         values["activated_at"] = now
-    conn.execute(accounts.update().where(accounts.c.id == account.id).values(**values))
+    written = conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account.id, accounts.c.status == account.status, accounts.c.status != "removed")
+        .values(**values)
+    ).rowcount
+    if written != 1:
+        raise _AccountChanged(account.id)
     secrets.revoke_others(conn, account.id, keep_id=None, now=now)
     _event(conn, account, "activated" if activating else "password_changed", PORTAL_ACTOR, now, via=via)
 
@@ -206,7 +220,11 @@ def login(engine: Engine, login: str, password: str) -> PortalResult:
     if who.temporary is None and secrets.needs_rehash(account.password_hash):
         values["password_hash"] = secrets.hash_password(password)
     with engine.begin() as conn:
-        conn.execute(accounts.update().where(accounts.c.id == account.id).values(**values))
+        written = conn.execute(
+            accounts.update().where(accounts.c.id == account.id, accounts.c.status != "removed").values(**values)
+        ).rowcount
+    if written != 1:  # removed since the password was checked: nobody logs in to a removed account
+        return PortalResult(Outcome.WRONG_CREDENTIALS)
     if who.temporary is not None or account.must_change_password:
         return PortalResult(Outcome.MUST_CHANGE_PASSWORD, account.id)
     return PortalResult(Outcome.OK, account.id)
@@ -238,19 +256,23 @@ def activate(engine: Engine, token: str, new_password: str) -> PortalResult:
     if problem:
         return PortalResult(Outcome.WEAK_PASSWORD, account.id, problem)
     password_hash = secrets.hash_password(new_password)  # slow: before the write transaction
-    with engine.begin() as conn:
-        claimed = conn.execute(
-            account_secrets.update()
-            .where(
-                account_secrets.c.id == secret.id,
-                account_secrets.c.used_at.is_(None),
-                account_secrets.c.revoked_at.is_(None),
-            )
-            .values(used_at=now)
-        ).rowcount
-        if claimed != 1:  # used or revoked by a concurrent request
-            return PortalResult(Outcome.INVALID_TOKEN)
-        _set_password(conn, account, password_hash, now, via=secret.kind)
+    checkpoint("portal.before_set_password")
+    try:
+        with engine.begin() as conn:
+            claimed = conn.execute(
+                account_secrets.update()
+                .where(
+                    account_secrets.c.id == secret.id,
+                    account_secrets.c.used_at.is_(None),
+                    account_secrets.c.revoked_at.is_(None),
+                )
+                .values(used_at=now)
+            ).rowcount
+            if claimed != 1:  # used or revoked by a concurrent request
+                return PortalResult(Outcome.INVALID_TOKEN)
+            _set_password(conn, account, password_hash, now, via=secret.kind)
+    except _AccountChanged:  # removed (or activated) since the token was checked: nothing of it was written
+        return PortalResult(Outcome.INVALID_TOKEN)
     log.info("password_set", account_id=account.id, via=secret.kind)
     return PortalResult(Outcome.OK, account.id)
 
@@ -268,12 +290,17 @@ def change_password(engine: Engine, login: str, old_password: str, new_password:
     if problem:
         return PortalResult(Outcome.WEAK_PASSWORD, account.id, problem)
     password_hash = secrets.hash_password(new_password)
-    with engine.begin() as conn:
-        if who.temporary is not None:
-            conn.execute(account_secrets.update().where(account_secrets.c.id == who.temporary.id).values(used_at=now))
-        _set_password(
-            conn, account, password_hash, now, via=secrets.TEMPORARY_PASSWORD if who.temporary else "password"
-        )
+    try:
+        with engine.begin() as conn:
+            if who.temporary is not None:
+                conn.execute(
+                    account_secrets.update().where(account_secrets.c.id == who.temporary.id).values(used_at=now)
+                )
+            _set_password(
+                conn, account, password_hash, now, via=secrets.TEMPORARY_PASSWORD if who.temporary else "password"
+            )
+    except _AccountChanged:  # removed since the password was checked: as if the login did not exist
+        return PortalResult(Outcome.WRONG_CREDENTIALS)
     log.info("password_changed", account_id=account.id)
     return PortalResult(Outcome.OK, account.id)
 
