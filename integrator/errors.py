@@ -14,6 +14,7 @@ __all__ = [
     "GuardRefusal",
     "IntegratorError",
     "LockBusy",
+    "StoreConnectionLost",
     "SourceError",
     "StoreError",
     "TransientError",
@@ -51,6 +52,20 @@ class TransientSourceError(TransientError, SourceError):
 
 class StoreError(FatalSyncError):
     """The account store could not be reached or rejected the schema."""
+
+
+class StoreConnectionLost(StoreError):
+    """The store's connection dropped (server restart, failover, a killed session) while the run worked.
+
+    Not a problem of any record: the batch in flight was rolled back whole, nothing of it is quarantined, and the
+    run ends; the next run converges from what was committed."""
+
+    def __init__(self, step: str, detail: str) -> None:
+        self.step = step
+        super().__init__(
+            f"the store's connection was lost during {step} ({detail}); nothing of the interrupted batch was applied,"
+            " and the next sync continues from what was committed"
+        )
 
 
 class GuardRefusal(IntegratorError):

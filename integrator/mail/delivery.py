@@ -30,6 +30,7 @@ simply still pending, after the record it is sent. Deliveries are serialised by 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -103,6 +104,13 @@ class _Tally:
     failed_ids: list[int] = field(default_factory=list)
 
 
+def _activated_since_login_change(mail: Any, account: Any) -> bool:
+    """An activation queued for a login change (it carries `old_login`) whose account is active by now."""
+    if mail.kind != "activation" or account is None or account.status != "active" or not mail.context:
+        return False
+    return bool(json.loads(mail.context).get("old_login"))
+
+
 class _Batch:
     """One delivery run over the due mails, with one backend session."""
 
@@ -163,6 +171,11 @@ class _Batch:
             if mail is None:  # sent, retried or cancelled meanwhile
                 return
             account = conn.execute(sa.select(accounts).where(accounts.c.id == mail.account_id)).first()
+            if _activated_since_login_change(mail, account):
+                # Queued while the account was pending, for its new login; the customer activated (with the link
+                # sent to the old address) before it went out: tell them the new login instead of cancelling.
+                conn.execute(outbox.update().where(outbox.c.id == mail_id).values(kind="login_changed"))
+                mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id)).first()
             reason = self._cancel_reason(conn, mail, account)
             if reason is not None:
                 conn.execute(

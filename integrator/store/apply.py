@@ -3,23 +3,34 @@ events and the outbox — so a crash at any point leaves a state the next run co
 also the run's record of what it changed (`history show` reads them by run id).
 
 Creates are set-based (`INSERT … SELECT` from the staging table). A batch the database rejects is retried row
-by row, and the rows that still fail are quarantined with their error while the run goes on.
+by row, and the rows that still fail are quarantined with their error while the run goes on. A lost connection
+is no row's fault: the batch rolls back whole and the run ends (`StoreConnectionLost`), quarantining nothing.
+
+What a plan means for an account in the state it is in now (which mail a login change sends, a restored identity's
+status, whether a changed row changed the account) is decided by `integrator.reconcile`; this module writes it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from integrator.clock import utcnow
+from integrator.errors import StoreConnectionLost
 from integrator.faults import checkpoint
-from integrator.reconcile import Quarantined, Removal
+from integrator.reconcile import (
+    Quarantined,
+    Removal,
+    field_changes,
+    login_change_mail,
+    removal_mail,
+    restored_status,
+)
 from integrator.store.schema import account_events, accounts, outbox
 from integrator.store.staging import STAGED_FIELDS, Staging
 
@@ -48,25 +59,10 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {text[0] if text else ''}"[:500]
 
 
-def _same(old: Any, new: Any) -> bool:
-    if isinstance(old, Decimal) or isinstance(new, Decimal):
-        try:
-            return (old is None and new is None) or (
-                old is not None and new is not None and Decimal(str(old)) == Decimal(str(new))
-            )
-        except ArithmeticError:
-            return False
-    return old == new
-
-
 def _typed(column: sa.Column) -> Any:
     """A staged (text) column as the type of its `accounts` column."""
     target = accounts.c[column.name].type
     return sa.cast(column, target) if not isinstance(target, sa.String | sa.Text) else column
-
-
-def _jsonable(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
 
 
 class Applier:
@@ -97,27 +93,38 @@ class Applier:
         for start in range(0, len(items), self.batch_size):
             yield items[start : start + self.batch_size]
 
-    def _transaction(self, work: Callable[[], None], fallback: Callable[[], None]) -> None:
-        """Run `work` as one transaction; if the database rejects it, roll back and run `fallback`."""
+    def _transaction(self, step: str, work: Callable[[], None], fallback: Callable[[], None]) -> None:
+        """Run `work` as one transaction; if the database rejects it, roll back and run `fallback` (row by row).
+
+        A lost connection is not the batch's fault, and the run's temporary staging table went with it: it ends
+        the run (`StoreConnectionLost`) instead of sending good rows to quarantine."""
         try:
             work()
             checkpoint("apply.before_commit")
             self.conn.commit()
-        except sa.exc.DBAPIError:
-            self.conn.rollback()
+        except sa.exc.DBAPIError as exc:
+            self._rollback(step, exc)
             fallback()
         checkpoint("apply.after_commit")
         self.heartbeat()
 
-    def _quarantine(self, erp_id: str, exc: BaseException) -> None:
+    def _rollback(self, step: str, exc: sa.exc.DBAPIError) -> None:
+        """Roll back a failed statement; raise `StoreConnectionLost` when the failure was a dropped connection."""
         self.conn.rollback()
+        if exc.connection_invalidated:
+            raise StoreConnectionLost(step, _first_line(exc)) from None
+
+    def _quarantine(self, step: str, erp_id: str, exc: sa.exc.DBAPIError) -> None:
+        self._rollback(step, exc)
         self.result.failed.append(Quarantined(erp_id, "could not apply: " + _first_line(exc)))
 
     # -- removals --------------------------------------------------------------------------------------
     def remove(self, removals: Sequence[Removal]) -> None:
         """Close accounts: status removed, removed_at, reason; data and history stay."""
         for batch in self._batched(removals):
-            self._transaction(lambda b=batch: self._remove_batch(b), lambda b=batch: self._remove_each(b))
+            self._transaction(
+                "the removals", lambda b=batch: self._remove_batch(b), lambda b=batch: self._remove_each(b)
+            )
 
     def _remove_batch(self, batch: Sequence[Removal]) -> None:
         now = utcnow()
@@ -149,11 +156,9 @@ class Applier:
                 for r in batch
             ],
         )
-        if self.removal_notice:
-            self.conn.execute(
-                outbox.insert(),
-                [self._mail(r.account_id, "account_removed", r.login, None, now) for r in batch],
-            )
+        kind = removal_mail(self.removal_notice)
+        if kind is not None:
+            self.conn.execute(outbox.insert(), [self._mail(r.account_id, kind, r.login, None, now) for r in batch])
             self.result.mails_queued += len(batch)
         self.result.removed += result.rowcount if result.rowcount >= 0 else len(batch)
 
@@ -163,7 +168,7 @@ class Applier:
                 self._remove_batch([removal])
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
-                self._quarantine(removal.erp_id, exc)
+                self._quarantine("the removals", removal.erp_id, exc)
 
     def _mail(
         self, account_id: str, kind: str, recipient: str, locale: str | None, now: datetime, **context: Any
@@ -197,8 +202,9 @@ class Applier:
         )
         self.conn.commit()
         if movers:
-            old = self._current(r["account_id"] for r in movers)
-            self._transaction(lambda: self._update_batch(movers, old), lambda: self._update_each(movers, old))
+            self._transaction(
+                "the login changes", lambda: self._update_batch(movers), lambda: self._update_each(movers)
+            )
         moved = {r["seq"] for r in movers}
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
         for low in range(0, top, self.batch_size):
@@ -206,38 +212,40 @@ class Applier:
             batch = [r for r in self.conn.execute(query).mappings().all() if r["seq"] not in moved]
             self.conn.commit()
             if batch:
-                old = self._current(r["account_id"] for r in batch)
                 self._transaction(
-                    lambda b=batch, o=old: self._update_batch(b, o), lambda b=batch, o=old: self._update_each(b, o)
+                    "the updates", lambda b=batch: self._update_batch(b), lambda b=batch: self._update_each(b)
                 )
 
-    def _current(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def _current(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The accounts' state now, read in the transaction that will write them, with their rows locked: a
+        customer activating meanwhile either commits before this read or waits for this transaction's commit."""
+        if self.conn.dialect.name == "sqlite":
+            dbapi = self.conn.connection.dbapi_connection
+            if dbapi is not None and not dbapi.in_transaction:  # the write lock now, so the read is the latest
+                self.conn.exec_driver_sql("BEGIN IMMEDIATE")
         found: dict[str, dict[str, Any]] = {}
-        id_list = list(ids)
         columns = [
             accounts.c.id,
             accounts.c.login,
             accounts.c.status,
             *(accounts.c[f] for f in STAGED_FIELDS),
         ]
-        for start in range(0, len(id_list), 500):
-            chunk = id_list[start : start + 500]
-            for row in self.conn.execute(sa.select(*columns).where(accounts.c.id.in_(chunk))).mappings():
+        for start in range(0, len(ids), 500):
+            query = sa.select(*columns).where(accounts.c.id.in_(ids[start : start + 500]))
+            if self.conn.dialect.name != "sqlite":
+                query = query.with_for_update()
+            for row in self.conn.execute(query).mappings():
                 found[row["id"]] = dict(row)
-        self.conn.commit()
         return found
 
-    def _update_batch(self, batch: Sequence[Any], old: dict[str, dict[str, Any]]) -> None:
+    def _update_batch(self, batch: Sequence[Any]) -> None:
+        old = self._current([r["account_id"] for r in batch])
+        checkpoint("apply.update_read")
         now = utcnow()
         changed: list[tuple[Any, dict[str, list[Any]]]] = []
         unchanged: list[Any] = []
         for r in batch:
-            before = old[r["account_id"]]
-            changes = {
-                f: [_jsonable(before[f]), _jsonable(r[f])]
-                for f in ("login", *STAGED_FIELDS)
-                if not _same(before[f], r[f])
-            }
+            changes = field_changes(old[r["account_id"]], r, ("login", *STAGED_FIELDS))
             (changed.append((r, changes)) if changes else unchanged.append(r))
         if unchanged:  # the row was re-read differently, the account did not change: renew the digest only
             self.conn.execute(
@@ -273,9 +281,8 @@ class Applier:
                 }
             )
             if "login" in changes:
-                # Pending accounts never got in: send the activation anew to the new address.
                 before = old[r["account_id"]]
-                kind = "activation" if before["status"] == "pending_activation" else "login_changed"
+                kind = login_change_mail(before["status"])
                 mails.append(self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"]))
         self.conn.execute(account_events.insert(), events)
         if mails:
@@ -283,13 +290,13 @@ class Applier:
         self.result.updated += len(events)
         self.result.mails_queued += len(mails)
 
-    def _update_each(self, batch: Sequence[Any], old: dict[str, dict[str, Any]]) -> None:
+    def _update_each(self, batch: Sequence[Any]) -> None:
         for row in batch:
             try:
-                self._update_batch([row], old)
+                self._update_batch([row])
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
-                self._quarantine(row["erp_id"], exc)
+                self._quarantine("the updates", row["erp_id"], exc)
 
     # -- creates ---------------------------------------------------------------------------------------
     def resolve_update_ids(self) -> None:
@@ -299,15 +306,19 @@ class Applier:
         self.conn.execute(st.update().where(st.c.action == "update").values(account_id=live_id))
         self.conn.commit()
 
-    def mark_readds(self) -> int:
-        """Creates for customers that had an account before become re-adds; returns how many."""
+    def mark_readds(self, erp_ids: Collection[str]) -> int:
+        """The plan's re-adds (`Plan.readds`): their staged creates become `readd`; returns how many."""
         st = self.staging.table
-        closed = sa.select(accounts.c.erp_id).where(accounts.c.status == "removed")
-        result = self.conn.execute(
-            st.update().where(st.c.action == "create", st.c.erp_id.in_(closed)).values(action="readd")
-        )
+        wanted = sorted(erp_ids)
+        marked = 0
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            result = self.conn.execute(
+                st.update().where(st.c.action == "create", st.c.erp_id.in_(chunk)).values(action="readd")
+            )
+            marked += result.rowcount
         self.conn.commit()
-        return result.rowcount
+        return marked
 
     def create(self) -> None:
         """Insert new identities (and re-adds) set-based, batch by batch of staging rows."""
@@ -325,6 +336,7 @@ class Applier:
                 self.staging.ids_through(self.conn.execute(last).scalar() or 0)
                 self.conn.commit()
                 self._transaction(
+                    "the creates",
                     lambda lo=low, hi=high: self._create_range(lo, hi),
                     lambda lo=low, hi=high: self._create_each(lo, hi),
                 )
@@ -420,7 +432,7 @@ class Applier:
                 self._create_range(seq - 1, seq)
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
-                self._quarantine(erp_id, exc)
+                self._quarantine("the creates", erp_id, exc)
 
     def _restore_all(self) -> None:
         """`readd = "restore"`: reopen the newest closed identity instead of creating one."""
@@ -428,7 +440,9 @@ class Applier:
         rows = self.conn.execute(sa.select(st).where(st.c.action == "readd").order_by(st.c.seq)).mappings().all()
         self.conn.commit()
         for batch in self._batched(rows):
-            self._transaction(lambda b=batch: self._restore_batch(b), lambda b=batch: self._restore_each(b))
+            self._transaction(
+                "the restores", lambda b=batch: self._restore_batch(b), lambda b=batch: self._restore_each(b)
+            )
 
     def _restore_batch(self, batch: Sequence[Any]) -> None:
         st = self.staging.table
@@ -442,7 +456,7 @@ class Applier:
             ).first()
             if closed is None:
                 continue
-            status = "active" if closed.activated_at is not None else "pending_activation"
+            status = restored_status(closed.activated_at is not None)
             self.conn.execute(
                 accounts.update()
                 .where(accounts.c.id == closed.id)
@@ -479,4 +493,4 @@ class Applier:
                 self._restore_batch([row])
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
-                self._quarantine(row["erp_id"], exc)
+                self._quarantine("the restores", row["erp_id"], exc)
