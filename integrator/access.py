@@ -108,7 +108,7 @@ def report(config: Config, engine: Engine) -> Iterator[ReportRow]:
     judged: list[tuple[str, str, str, tuple[str, ...]]] = []
     with engine.connect() as conn:
         ledger = load_live_ledger(conn)
-        reconciler = Reconciler(ledger, rules, lambda *args: None, lookups=StoreLookups(conn, ledger))
+        reconciler = Reconciler(ledger, rules, lambda *args: None, lookups=StoreLookups(conn.engine, ledger))
         newest: dict[str, dict[str, Any]] = {}
         for account in iter_accounts(conn):
             current = newest.get(account["erp_id"])

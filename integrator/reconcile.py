@@ -1,5 +1,9 @@
 """The sync diff: every identity decision (create, update, unchanged, remove, re-add, login ownership) in one place.
 
+The store applies what is decided here and decides nothing itself: which creates are re-adds (`Plan.readds`), and,
+on the state an account is in when it is written, which mail a login change sends, a restored identity's status,
+whether a changed row changed the account, and the removal notice (the functions at the end of this module).
+
 `Reconciler` is pure logic. It is fed one record at a time against the ledger of live accounts and hands
 every account that must be written to a `stage` callback (the sync stages them in a database table, so a
 million-row initial sync never holds the full records in memory). What it keeps per customer is what the
@@ -15,9 +19,10 @@ this run does not touch (its record quarantined, say) keeps its login, and a new
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from decimal import Decimal
+from typing import Any, Protocol
 
 from integrator.records import Record, fingerprint, normalize_login
 from integrator.rules.engine import RuleEngine, RuleError
@@ -34,6 +39,10 @@ __all__ = [
     "Rejection",
     "Removal",
     "erp_sort_key",
+    "field_changes",
+    "login_change_mail",
+    "removal_mail",
+    "restored_status",
 ]
 
 NOT_IN_SOURCE = "not_in_source"
@@ -56,19 +65,28 @@ class Lookups(Protocol):
         """erp_id -> (account id, login) of the live account of each of these customers."""
         ...
 
+    def closed(self, erp_ids: Collection[str]) -> set[str]:
+        """Those of these customers that have a closed (removed) identity: their create is a re-add."""
+        ...
+
 
 class MemoryLookups:
-    """`Lookups` over accounts held in memory, as (erp_id, account id, login) triples (tests, small tools)."""
+    """`Lookups` over accounts held in memory, as (erp_id, account id, login) triples (tests, small tools), and the
+    erp_ids that have a closed identity."""
 
-    def __init__(self, live: Iterable[tuple[str, str, str]]) -> None:
+    def __init__(self, live: Iterable[tuple[str, str, str]], closed: Iterable[str] = ()) -> None:
         self._accounts = {erp_id: (account_id, login) for erp_id, account_id, login in live}
         self._by_login = {login: erp_id for erp_id, (_, login) in self._accounts.items()}
+        self._closed = set(closed)
 
     def holders(self, logins: Collection[str]) -> dict[str, str]:
         return {login: self._by_login[login] for login in logins if login in self._by_login}
 
     def accounts(self, erp_ids: Collection[str]) -> dict[str, tuple[str, str]]:
         return {erp_id: self._accounts[erp_id] for erp_id in erp_ids if erp_id in self._accounts}
+
+    def closed(self, erp_ids: Collection[str]) -> set[str]:
+        return self._closed.intersection(erp_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +135,9 @@ class Plan:
     quarantined: list[Quarantined] = field(default_factory=list)
     unstaged: set[str] = field(default_factory=set)
     """erp_ids staged during the read that lost their login at the end: the sync drops them from staging."""
+    readds: set[str] = field(default_factory=set)
+    """Of the creates: customers that had an identity before, now closed. Under `readd = "new_identity"` each gets a
+    brand-new identity; under `"restore"` its newest closed identity is reopened."""
     live_before: int = 0
 
 
@@ -322,6 +343,7 @@ class Reconciler:
         plan.removals = [Removal(e, *found.get(e, ("", "")), why) for e, why in removals]
         plan.deferred_removals = [Removal(e, *found.get(e, ("", "")), why) for e, why in deferred]
         self._settle_logins({erp_id for erp_id, _ in removals})
+        plan.readds = self._lookups.closed(self._staged_new) if self._staged_new else set()
         return plan
 
     def _settle_logins(self, removed: set[str]) -> None:
@@ -345,3 +367,46 @@ class Reconciler:
             old_login = self._login_of(winner) if winner in self._fingerprints else None
             if old_login is not None and winner not in removed and old_login != login:
                 kept.append((old_login, winner))
+
+
+# -- decisions taken on an account's state when the plan is applied ---------------------------------------------
+# The apply reads an account's current state in the transaction that writes it (the portal may have activated it
+# since the plan was made) and asks these what that state means; the store only carries the answers out.
+
+
+def login_change_mail(status: str) -> str:
+    """The mail a login change sends to the new address: a pending account never got in, so its activation goes
+    there anew; an account in use is told its login changed."""
+    return "activation" if status == "pending_activation" else "login_changed"
+
+
+def field_changes(before: Mapping[str, Any], after: Mapping[str, Any], fields: Iterable[str]) -> dict[str, list[Any]]:
+    """{field: [old, new]} of the synced fields that differ (decimals by value). Empty: the row was re-read
+    differently but the account did not change, so only its stored digest is renewed ("refresh")."""
+    return {f: [_jsonable(before[f]), _jsonable(after[f])] for f in fields if not _same(before[f], after[f])}
+
+
+def restored_status(activated: bool) -> str:
+    """`readd = "restore"`: the reopened identity's status is the one it had earned: active if it was ever
+    activated (its password still works), else pending (and it gets a new activation mail)."""
+    return "active" if activated else "pending_activation"
+
+
+def removal_mail(notice: bool) -> str | None:
+    """The mail a removal queues: the optional `account_removed` notice ([mail] send_removal_notice), else none."""
+    return "account_removed" if notice else None
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, Decimal) or isinstance(new, Decimal):
+        try:
+            return (old is None and new is None) or (
+                old is not None and new is not None and Decimal(str(old)) == Decimal(str(new))
+            )
+        except ArithmeticError:
+            return False
+    return old == new
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value

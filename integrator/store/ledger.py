@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from integrator.reconcile import Ledger
 from integrator.store.schema import accounts
@@ -35,11 +36,15 @@ def has_live_accounts(conn: sa.Connection) -> bool:
 
 
 class StoreLookups:
-    """`reconcile.Lookups` answered by the store, in chunks, for the few logins and customers concerned."""
+    """`reconcile.Lookups` answered by the store, in chunks, for the few logins and customers concerned.
 
-    def __init__(self, conn: sa.Connection, ledger: Ledger) -> None:
-        self._conn = conn
+    Read on connections of its own (`engine`), never on the run's: a look-up must not commit, or see, the work the
+    run's connection has in hand (its staging table, an open transaction)."""
+
+    def __init__(self, engine: Engine, ledger: Ledger) -> None:
+        self._engine = engine
         self._empty = not ledger
+        self._any_closed: bool | None = None
 
     def holders(self, logins: Collection[str]) -> dict[str, str]:
         if self._empty:  # an initial sync: nobody holds anything, and its logins are many
@@ -51,10 +56,22 @@ class StoreLookups:
         columns = [accounts.c.live_erp_id, accounts.c.id, accounts.c.login]
         return {erp_id: (account_id, login) for erp_id, account_id, login in self._select(columns, columns[0], erp_ids)}
 
-    def _select(self, columns: list[sa.Column], key: sa.Column, wanted: Collection[str]) -> list[sa.Row]:
+    def closed(self, erp_ids: Collection[str]) -> set[str]:
+        if self._any_closed is None:  # one probe: a store that never removed anybody has no re-adds to look for
+            probe = sa.select(accounts.c.id).where(accounts.c.status == "removed").limit(1)
+            with self._engine.connect() as conn:
+                self._any_closed = conn.execute(probe).first() is not None
+        if not self._any_closed:
+            return set()
+        removed = accounts.c.status == "removed"
+        return {erp_id for (erp_id,) in self._select([accounts.c.erp_id], accounts.c.erp_id, erp_ids, removed)}
+
+    def _select(
+        self, columns: list[sa.Column], key: sa.Column, wanted: Collection[str], *where: sa.ColumnElement[bool]
+    ) -> list[sa.Row]:
         rows: list[sa.Row] = []
         items = list(wanted)
-        for start in range(0, len(items), _CHUNK):
-            rows += self._conn.execute(sa.select(*columns).where(key.in_(items[start : start + _CHUNK]))).all()
-        self._conn.commit()
+        with self._engine.connect() as conn:
+            for start in range(0, len(items), _CHUNK):
+                rows += conn.execute(sa.select(*columns).where(key.in_(items[start : start + _CHUNK]), *where)).all()
         return rows
