@@ -38,9 +38,10 @@ RowConverter = Callable[..., Record]
 
 _FIELDS = (
     "erp_id", "name", "email", "tags", "symbol", "tax_id", "phone", "price_level", "discount", "sales_rep",
-    "sales_rep_email", "active", "locale", "problems", "origin", "digest",
+    "sales_rep_email", "active", "locale", "problems", "origin", "digest", "username", "attributes", "contact_id",
+    "contact_name", "contact_active", "access",
 )  # fmt: skip
-if Record._fields != _FIELDS or _FIELDS[:-3] != RECORD_COLUMNS:
+if Record._fields != _FIELDS or _FIELDS[:13] + _FIELDS[16:17] != RECORD_COLUMNS:
     # The converter unpacks and builds records positionally (tuple.__new__, for speed): fail loudly at import
     # rather than shift values into the wrong fields if someone reorders `Record`.
     raise RuntimeError(f"Record fields changed to {Record._fields}; update connectors/values.py")
@@ -298,7 +299,7 @@ def _row_converter(
     # Deliberately unrolled, one line per column: this runs once per ERP row, a million times per sync.
     def convert(row: Sequence[Any], origin: str, digest: str = "") -> Record:
         (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, sales_rep_email,
-         active, locale) = pick(row if complete else (*row, None))  # fmt: skip
+         active, locale, username) = pick(row if complete else (*row, None))  # fmt: skip
         problems: tuple[str, ...] = ()
         if erp_id.__class__ is str:
             erp_id = erp_id.strip() or None
@@ -317,16 +318,19 @@ def _row_converter(
         sales_rep = (sales_rep.strip() or None) if sales_rep.__class__ is str else sales_rep
         sales_rep_email = (sales_rep_email.strip() or None) if sales_rep_email.__class__ is str else sales_rep_email
         locale = (locale.strip().lower() or None) if locale.__class__ is str else locale
+        username = (username.strip() or None) if username.__class__ is str else username
         if text_may_be_other:
-            (name, email, symbol, tax_id, phone, price_level, sales_rep, sales_rep_email) = map(
-                _text_of, (name, email, symbol, tax_id, phone, price_level, sales_rep, sales_rep_email)
+            (name, email, symbol, tax_id, phone, price_level, sales_rep, sales_rep_email, username) = map(
+                _text_of, (name, email, symbol, tax_id, phone, price_level, sales_rep, sales_rep_email, username)
             )
             if locale is not None and locale.__class__ is not str:
                 locale = (_text_of(locale) or "").lower() or None
-        if "\0" in f"{erp_id}{name}{email}{symbol}{tax_id}{phone}{price_level}{sales_rep}{sales_rep_email}{locale}":
+        if "\0" in (f"{erp_id}{name}{email}{symbol}{tax_id}{phone}{price_level}{sales_rep}{sales_rep_email}"
+                    f"{locale}{username}"):  # fmt: skip
             erp_id, problems = _without_nul(
                 erp_id, problems, name=name, email=email, symbol=symbol, tax_id=tax_id, phone=phone,
                 price_level=price_level, sales_rep=sales_rep, sales_rep_email=sales_rep_email, locale=locale,
+                username=username,
             )  # fmt: skip
         tags = tags_of(tags)
         if discount is not None and discount.__class__ is not Decimal:
@@ -345,7 +349,7 @@ def _row_converter(
         return new(
             record_class,
             (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep,
-             sales_rep_email, active, locale, problems, origin, digest),
+             sales_rep_email, active, locale, problems, origin, digest, username, (), None, None, True, True),
         )  # fmt: skip
 
     return convert

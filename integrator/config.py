@@ -40,7 +40,7 @@ class _Section(BaseModel):
 
 
 class SourceConfig(_Section):
-    """Where ERP customer records come from."""
+    """Where ERP customer records (and their contact persons) come from."""
 
     kind: Literal["odbc", "csv"]
     """Connector: `odbc` (pyodbc) or `csv` (a file export)."""
@@ -75,6 +75,38 @@ class SourceConfig(_Section):
     """csv: the file encoding, e.g. `utf-8`, `utf-8-sig`, `cp1250`."""
     columns: dict[str, str] = Field(default_factory=dict)
     """csv (and odbc): maps record columns to source column names, e.g. `{ erp_id = "Kod" }`."""
+    contacts_query: str | None = None
+    """odbc: a query returning one row per contact person (erp_id, contact_id, email, ...); with it, accounts
+    are per contact instead of per customer."""
+    contacts_path: Path | None = None
+    """csv: a contacts export file, one row per contact, read with the customer file's delimiter and encoding."""
+    contact_columns: dict[str, str] = Field(default_factory=dict)
+    """csv and odbc: maps contact columns to source column names, like `columns`."""
+    attributes: list[str] = Field(default_factory=list)
+    """Extra columns of the customer query (and of the contacts query where it has them) passed through to the
+    account as a JSON object, e.g. `["credit_limit", "payment_terms"]`."""
+
+    @field_validator("attributes")
+    @classmethod
+    def _plain_attribute_names(cls, names: list[str]) -> list[str]:
+        from integrator.records import CONTACT_OPTIONAL, CONTACT_REQUIRED, RECORD_COLUMNS
+
+        taken = {column.casefold() for column in (*RECORD_COLUMNS, *CONTACT_REQUIRED, *CONTACT_OPTIONAL)}
+        seen: set[str] = set()
+        problems = []
+        for name in names:
+            if not name.isidentifier():
+                problems.append(
+                    f"{name!r} is not a plain column name (letters, digits and _, not starting with a digit)"
+                )
+            elif name.casefold() in taken:
+                problems.append(f"{name!r} is a record or contact column; an attribute must be another column")
+            elif name.casefold() in seen:
+                problems.append(f"{name!r} is listed twice")
+            seen.add(name.casefold())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return names
 
     @model_validator(mode="after")
     def _kind_specific(self) -> SourceConfig:
@@ -87,6 +119,12 @@ class SourceConfig(_Section):
                 raise ValueError("odbc needs exactly one of `query` or `preset`")
         if self.kind == "csv" and self.path is None:
             raise ValueError("csv needs `path`")
+        if self.contacts_query is not None and self.kind != "odbc":
+            raise ValueError("`contacts_query` is for kind = 'odbc'; a csv source reads contacts from `contacts_path`")
+        if self.contacts_path is not None and self.kind != "csv":
+            raise ValueError("`contacts_path` is for kind = 'csv'; an odbc source reads contacts with `contacts_query`")
+        if self.contact_columns and self.contacts_query is None and self.contacts_path is None:
+            raise ValueError("`contact_columns` is set but no contacts source is (`contacts_query` or `contacts_path`)")
         if len(self.delimiter) != 1:
             raise ValueError("`delimiter` must be one character")
         if not self.tag_separator:
@@ -176,6 +214,9 @@ class AccountsConfig(_Section):
     """On re-add after removal: a brand-new identity, or reopen the newest closed one."""
     default_locale: Literal["pl", "en"] = "pl"
     """Mail language when the ERP gives none or one without templates."""
+    login: Literal["email", "username"] = "email"
+    """What customers log in with: their e-mail, or the `username` column (the contact's, else the customer's);
+    mail goes to the e-mail either way."""
 
 
 class SmtpConfig(_Section):
@@ -369,7 +410,12 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
             problems.append(f"{where}: [{key}] {message}")
         raise ConfigError(f"{where}: invalid configuration", problems) from None
     base = path.parent.resolve() if path else Path.cwd()
-    source = config.source.model_copy(update={"path": _resolve(base, config.source.path)})
+    source = config.source.model_copy(
+        update={
+            "path": _resolve(base, config.source.path),
+            "contacts_path": _resolve(base, config.source.contacts_path),
+        }
+    )
     store = config.store.model_copy(update={"url": _resolve_sqlite_url(base, config.store.url)})
     file_cfg = config.mail.file.model_copy(update={"directory": _resolve(base, config.mail.file.directory)})
     mail = config.mail.model_copy(update={"file": file_cfg, "templates_dir": _resolve(base, config.mail.templates_dir)})

@@ -1,4 +1,4 @@
-"""The customer record every connector produces and every rule reads.
+"""The customer (and contact) records every connector produces and every rule reads.
 
 A `NamedTuple` rather than a dataclass: a sync builds one per ERP row (a million of them), and a tuple is
 immutable, typed and several times cheaper to create.
@@ -7,15 +7,21 @@ immutable, typed and several times cheaper to create.
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
+    "CONTACT_OPTIONAL",
+    "CONTACT_REQUIRED",
     "OPTIONAL_COLUMNS",
     "RECORD_COLUMNS",
     "REQUIRED_COLUMNS",
     "SYNCED_FIELDS",
+    "Contact",
     "Record",
+    "attributes_json",
     "fingerprint",
     "normalize_login",
 ]
@@ -33,6 +39,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "sales_rep_email",
     "active",
     "locale",
+    "username",
 )
 RECORD_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -60,6 +67,10 @@ class Record(NamedTuple):
     `problems` lists values the connector could not interpret (e.g. `active = "maybe"`). Such a record is
     quarantined, never judged: a garbled row must not remove the customer's account. `origin` says where the
     record came from (a CSV line, a row number) so errors can point at it.
+
+    The fields after `digest` were added with contacts (SPEC "Contacts, usernames and attributes"); they come
+    last because connectors build records positionally. A record read from the customer query leaves the four
+    contact fields at their defaults.
     """
 
     erp_id: str
@@ -80,6 +91,75 @@ class Record(NamedTuple):
     digest: str = ""
     """A digest of the raw source row (and of the config that reads it), when the connector computes one: a
     later sync skips an unchanged row without converting or judging it again."""
+    username: str | None = None
+    """The login with `[accounts] login = "username"` (the contact's, else this one); unused otherwise."""
+    attributes: tuple[tuple[str, Any], ...] = ()
+    """The `[source] attributes` columns as (name, value) pairs in config order, values cleaned (text stripped,
+    blank text None; numbers, decimals, flags and dates as the driver typed them). `attributes_json` gives the
+    stored form."""
+    contact_id: str | None = None
+    """With a contacts source: the contact this record stands for (the customer's fields, the contact's own)."""
+    contact_name: str | None = None
+    """The contact person's name."""
+    contact_active: bool = True
+    """The contact's own active flag."""
+    access: bool = True
+    """The contact's website-access flag (Inzant's "has website access"); missing means allowed."""
+
+
+CONTACT_REQUIRED: tuple[str, ...] = ("erp_id", "contact_id", "email")
+"""Columns a contacts query or export must return (SPEC "Pinned contract")."""
+
+CONTACT_OPTIONAL: tuple[str, ...] = ("name", "phone", "active", "access", "locale", "username")
+
+
+class Contact(NamedTuple):
+    """One contact person of an ERP customer (one row of `[source] contacts_query` / `contacts_path`).
+
+    Cleaned like `Record`: text stripped (blank is None), `erp_id` and `contact_id` as text, `locale`
+    lower-cased, the flags read from the same yes/no spellings as a customer's `active`. A missing `access`
+    column means access is allowed. `problems` lists what could not be read (no erp_id or contact_id, an
+    unreadable flag, a NUL character): such a contact is quarantined, never judged.
+    """
+
+    erp_id: str
+    """The customer this contact belongs to."""
+    contact_id: str
+    """The contact's own id, unique within its customer."""
+    email: str | None
+    name: str | None = None
+    phone: str | None = None
+    active: bool = True
+    access: bool = True
+    locale: str | None = None
+    username: str | None = None
+    attributes: tuple[tuple[str, Any], ...] = ()
+    """The configured attributes the contacts source has, as for `Record.attributes`."""
+    problems: tuple[str, ...] = ()
+    origin: str = ""
+    digest: str = ""
+    """A keyed digest of the raw row, when the connector was given a key."""
+
+
+def _json_value(value: Any) -> str:
+    """An attribute value JSON has no type for: a decimal as its exact digits, a date or time in ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return str(value)
+
+
+def attributes_json(pairs: tuple[tuple[str, Any], ...]) -> str | None:
+    """The attributes as the canonical JSON object the store keeps (None for none), so equal values give equal text.
+
+    Keys sorted, no spaces, non-ASCII kept as is. Decimals are written as exact strings (`"12.50"`), not
+    numbers, so no value changes by a float round trip in a reader of the JSON; dates and datetimes as ISO 8601
+    strings; any other value JSON cannot hold as its `str()`.
+    """
+    if not pairs:
+        return None
+    return json.dumps(dict(pairs), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_value)
 
 
 def normalize_login(email: str | None) -> str:

@@ -247,9 +247,11 @@ def reading_key(config: Config) -> bytes:
     """Key of the raw-row digests: everything that decides what a raw row means and whether it is eligible."""
     source = config.source.model_dump(
         mode="json", include={"kind", "query", "preset", "preset_options", "tags_layout", "tag_separator",
-                              "columns", "delimiter", "encoding"},
+                              "columns", "delimiter", "encoding", "contacts_query", "contacts_path",
+                              "contact_columns", "attributes"},
     )  # fmt: skip
-    reading = {"version": DIGEST_VERSION, "source": source, "rules": config.rules.model_dump(mode="json")}
+    reading = {"version": DIGEST_VERSION, "source": source, "rules": config.rules.model_dump(mode="json"),
+               "login": config.accounts.login}  # fmt: skip
     return hashlib.blake2b(json.dumps(reading, sort_keys=True).encode(), digest_size=32).digest()
 
 

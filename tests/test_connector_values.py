@@ -195,6 +195,7 @@ def test_all_record_columns_in_any_order_with_extras_ignored() -> None:
         "sales_rep_email": "rep@b.pl",
         "active": "0",
         "locale": "EN",
+        "username": " U-9 ",
     }
     row = ["junk", *[values[c] for c in reversed(RECORD_COLUMNS)], "junk"]
     record = convert(columns, row)
@@ -213,6 +214,7 @@ def test_all_record_columns_in_any_order_with_extras_ignored() -> None:
         active=False,
         locale="en",
         origin="row 1",
+        username="U-9",
     )
 
 
