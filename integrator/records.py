@@ -6,8 +6,10 @@ immutable, typed and several times cheaper to create.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -15,6 +17,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "CONTACT_OPTIONAL",
     "CONTACT_REQUIRED",
+    "EMAIL_VALIDATOR_OPTIONS",
     "OPTIONAL_COLUMNS",
     "RECORD_COLUMNS",
     "REQUIRED_COLUMNS",
@@ -22,6 +25,7 @@ __all__ = [
     "Contact",
     "Record",
     "attributes_json",
+    "canonical_login",
     "fingerprint",
     "normalize_login",
 ]
@@ -162,9 +166,65 @@ def attributes_json(pairs: tuple[tuple[str, Any], ...]) -> str | None:
     return json.dumps(dict(pairs), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_value)
 
 
+EMAIL_VALIDATOR_OPTIONS: dict[str, Any] = {
+    "check_deliverability": False,  # no DNS, ever
+    # Pinned so a change of the library's module-level defaults cannot change a login or a verdict.
+    "allow_smtputf8": True,
+    "allow_quoted_local": False,
+    "allow_domain_literal": False,
+    "allow_display_name": False,
+    "allow_empty_local": False,
+    "globally_deliverable": True,
+    "test_environment": False,
+    "strict": False,
+}
+"""How email-validator is called, for the login (here) and for the e-mail rule's verdict alike."""
+
+
 def normalize_login(email: str | None) -> str:
-    """The login an e-mail gives: trimmed and lower-cased (SPEC "Identity semantics")."""
-    return (email or "").strip().lower()
+    """The login an e-mail gives (SPEC "Identity semantics"): the one spelling of an address that every lookup uses.
+
+    email-validator's normalised address (local part in Unicode NFC, domain through UTS-46/IDNA to its canonical
+    Unicode form, so `café.pl`, `CAFÉ.PL`, `xn--caf-dma.pl` and an NFD `café.pl` are one domain), then lower-cased
+    as a whole with `str.lower` and put back into NFC. `str.lower` is Unicode's default, locale-free mapping:
+    `İ` (U+0130) becomes `i` + U+0307 (combining dot above), so `İNFO@x.pl` is not the login `info@x.pl`
+    (reading İ as the Turkish capital of `i` needs a locale the ERP does not give). It is not `str.casefold`,
+    which would turn `ß` into `ss` and so send the customer's mail to another mailbox: the login is where the
+    mail goes. An address the validator rejects is only trimmed and lower-cased: a deterministic string for a
+    record the e-mail rule rejects anyway.
+
+    Called for every ERP row, so plain ASCII without a Punycode label, where all of that comes down to trimming
+    and lower-casing, never reaches the validator (tests/test_login_normalisation.py proves both paths agree).
+    """
+    text = (email or "").strip()
+    lowered = text.lower()
+    if text.isascii() and "xn--" not in lowered:
+        return lowered
+    return canonical_login(text)[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_login(text: str) -> tuple[str, bool]:
+    """(login, valid) of a trimmed e-mail by email-validator, the slow path of `normalize_login`.
+
+    A login is valid when the validator accepts it and gives it back unchanged once lower-cased, so
+    normalising a login again never changes it. Cached: the e-mail rule and the reconciler ask about the
+    same record one after the other, and this costs ~20 µs a call.
+    """
+    from email_validator import EmailNotValidError, validate_email  # ~40 ms to import: not for every process
+
+    lowered = text.lower()
+    login = lowered
+    for _ in range(3):  # lower-casing after the validator's normalisation converges at once in practice
+        try:
+            normalized = validate_email(login, **EMAIL_VALIDATOR_OPTIONS).normalized
+        except EmailNotValidError:
+            return lowered, False
+        settled = unicodedata.normalize("NFC", normalized.lower())
+        if settled == login:
+            return login, True
+        login = settled
+    return lowered, False
 
 
 def fingerprint(record: Record, login: str) -> str:

@@ -1,9 +1,11 @@
 """The e-mail rule: a customer needs a valid address, because it becomes the login.
 
-email-validator is the authority (no DNS, ever), but it costs ~20 µs a call: too slow for a million rows. A
-precompiled regex accepts the plain lower-case ASCII shape almost every ERP address has, a subset email-validator
-certainly accepts; everything else (Unicode, quoted local parts, odd shapes, long parts) goes to the validator.
-The fast path only ever *accepts*, never rejects on its own, so it cannot change a verdict
+email-validator is the authority (no DNS, ever), but it costs ~20 µs a call: too slow for a million rows. The
+login (`records.normalize_login`, the one normalisation every lookup uses) already skips the validator for plain
+ASCII; here a precompiled regex accepts the plain lower-case ASCII shape almost every ERP address has, a subset
+email-validator certainly accepts; everything else (Unicode, Punycode, quoted local parts, odd shapes, long parts)
+goes to the validator through `records.canonical_login`, so the verdict and the login come from one call. The
+fast path only ever *accepts*, never rejects on its own, so it cannot change a verdict
 (tests/test_rules_email.py proves the subset claim).
 """
 
@@ -14,7 +16,7 @@ import re
 import email_validator
 from email_validator import EmailNotValidError, validate_email
 
-from integrator.records import Record, normalize_login
+from integrator.records import EMAIL_VALIDATOR_OPTIONS, Record, canonical_login, normalize_login
 from integrator.rules.reasons import DESCRIPTIONS, INVALID_EMAIL, MISSING_EMAIL
 
 __all__ = ["EmailRule", "fast_accepts", "is_valid_email"]
@@ -43,21 +45,9 @@ def fast_accepts(address: str) -> bool:
 
 
 def is_valid_email(address: str) -> bool:
-    """email-validator's syntax verdict, without any DNS lookup, with the defaults pinned."""
+    """email-validator's syntax verdict on exactly `address`, without any DNS lookup, with the options pinned."""
     try:
-        validate_email(
-            address,
-            check_deliverability=False,
-            # Pinned so a change of the library's module-level defaults cannot make the fast path disagree.
-            allow_smtputf8=True,
-            allow_quoted_local=False,
-            allow_domain_literal=False,
-            allow_display_name=False,
-            allow_empty_local=False,
-            globally_deliverable=True,
-            test_environment=False,
-            strict=False,
-        )
+        validate_email(address, **EMAIL_VALIDATOR_OPTIONS)
     except EmailNotValidError:
         return False
     return True
@@ -78,7 +68,8 @@ class EmailRule:
             return MISSING_EMAIL
         if self.fast_path and fast_accepts(login):
             return None
-        return None if is_valid_email(login) else INVALID_EMAIL
+        # Valid when the login is an address the validator accepts as it is (cached: the reconciler asks next).
+        return None if canonical_login((record.email or "").strip())[1] else INVALID_EMAIL
 
     def describe(self, code: str) -> str:
         """The human sentence for a reason this rule returns."""
