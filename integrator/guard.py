@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from integrator.config import SafetyConfig
 from integrator.errors import GuardRefusal
+from integrator.identity import ids_of
 from integrator.reconcile import Plan
 
 __all__ = ["check_plan"]
@@ -15,7 +16,7 @@ __all__ = ["check_plan"]
 
 def _refused(plan: Plan) -> list[dict[str, str]]:
     return [
-        {"erp_id": r.erp_id, "account_id": r.account_id, "login": r.login, "reasons": ", ".join(r.reasons)}
+        {**ids_of(r.erp_id), "account_id": r.account_id, "login": r.login, "reasons": ", ".join(r.reasons)}
         for r in plan.removals
     ]
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from integrator.identity import KEY_SEPARATOR, key_order
 from integrator.records import Record, fingerprint, normalize_login
 from integrator.rules.engine import RuleEngine, RuleError
 from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_ERP_ID, MISSING_TAG
@@ -141,11 +142,21 @@ class Plan:
     live_before: int = 0
 
 
-def erp_sort_key(erp_id: str) -> tuple[int, int, str]:
-    """Order of erp_ids for "the smallest wins": numbers by value, before any other id."""
-    if erp_id.isdigit():
-        return (0, int(erp_id), "")
-    return (1, 0, erp_id)
+def erp_sort_key(erp_id: str) -> tuple[int, int, str, str]:
+    """Order of erp_ids for "the smallest wins": numbers by value, before any other id; a total order, so the
+    winner never depends on the order the source returns rows in.
+
+    Numbers are ASCII digits only (`str.isdigit` also accepts `٧` or `７`, which are codes here). Their value is
+    compared as (length, digits) without leading zeros, so no id is too long for `int`; equal values (`7`,
+    `007`) and all other ids are ordered by the raw string."""
+    if erp_id.isascii() and erp_id.isdigit():
+        digits = erp_id.lstrip("0")
+        return (0, len(digits), digits, erp_id)
+    return (1, 0, "", erp_id)
+
+
+def _email_login(record: Record) -> str:
+    return normalize_login(record.email)
 
 
 StageFn = Callable[[str, str, str, str, Record], None]
@@ -156,8 +167,12 @@ by its erp_id when the plan is applied)."""
 class Reconciler:
     """Feeds records against the live ledger; `finish()` returns the `Plan`.
 
-    `scope`: when set (`sync --only ERP_ID`), only that customer may be removed for being absent. `tag`: the
-    normalised eligibility tag, letting `skip` leave out untagged rows without judging them.
+    `scope`: when set (`sync --only ERP_ID`), only that customer (or its contacts) may be removed for being
+    absent. `tag`: the normalised eligibility tag, letting `skip` leave out untagged rows without judging them.
+    `login(record)`: the login a record asks for (the normalised e-mail unless `[accounts] login = "username"`);
+    `duplicate_reason`: the code its losers get. With a contacts source, the records fed are one per contact and
+    each record's `erp_id` is the contact's identity key (`integrator.identity`): every rule here then holds per
+    contact.
     """
 
     def __init__(
@@ -169,6 +184,8 @@ class Reconciler:
         lookups: Lookups,
         scope: str | None = None,
         tag: str | None = None,
+        login: Callable[[Record], str] | None = None,
+        duplicate_reason: str = DUPLICATE_EMAIL,
     ) -> None:
         self._fingerprints = ledger
         self._lookups = lookups
@@ -185,6 +202,8 @@ class Reconciler:
         self._staged_updates: set[str] = set()  # live erp_ids staged for update
         self._rejected_live: dict[str, tuple[str, ...]] = {}
         self._unkeyed = 0
+        self._login = login or _email_login
+        self._duplicate = duplicate_reason
         self.plan = Plan(live_before=len(ledger))
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -246,7 +265,7 @@ class Reconciler:
         if not verdict.keep:
             self._reject(record, verdict.reasons, live=live)
             return
-        login = normalize_login(record.email)
+        login = self._login(record)
         if not self._contest(login, erp_id):
             return
         # The raw row's digest when the connector gives one; else a digest of the synced fields.
@@ -298,7 +317,7 @@ class Reconciler:
 
     def _rank(self, erp_id: str, login: str) -> tuple[int, tuple[int, int, str]]:
         owns = erp_id in self._fingerprints and self._login_of(erp_id) == login
-        return (0 if owns else 1, erp_sort_key(erp_id))
+        return (0 if owns else 1, key_order(erp_id, erp_sort_key))
 
     def _login_of(self, erp_id: str) -> str | None:
         """The current login of a live account (asked only when two customers want one login)."""
@@ -320,8 +339,8 @@ class Reconciler:
             plan.updates -= 1
             plan.unstaged.add(erp_id)
         plan.rejected += 1
-        plan.rejected_by_reason[DUPLICATE_EMAIL] += 1
-        plan.rejections.append(Rejection(erp_id, (DUPLICATE_EMAIL,)))
+        plan.rejected_by_reason[self._duplicate] += 1
+        plan.rejections.append(Rejection(erp_id, (self._duplicate,)))
 
     # -- deciding ----------------------------------------------------------------------------------------
     def finish(self) -> Plan:
@@ -336,7 +355,7 @@ class Reconciler:
             for erp_id in self._fingerprints:
                 if erp_id in rejected:
                     removals.append((erp_id, rejected[erp_id]))
-                elif erp_id not in seen and (self._scope is None or self._scope == erp_id):
+                elif erp_id not in seen and self._in_scope(erp_id):
                     # Rows without an erp_id may be these very customers: never remove on a guess.
                     (deferred if self._unkeyed else removals).append((erp_id, (NOT_IN_SOURCE,)))
         found = self._lookups.accounts([erp_id for erp_id, _ in removals + deferred]) if removals or deferred else {}
@@ -345,6 +364,20 @@ class Reconciler:
         self._settle_logins({erp_id for erp_id, _ in removals})
         plan.readds = self._lookups.closed(self._staged_new) if self._staged_new else set()
         return plan
+
+    def _in_scope(self, key: str) -> bool:
+        """Whether a live account not met in the source may be removed: always, or in a `--only` run only the
+        customer's own (its per-customer account, or any of its contacts')."""
+        scope = self._scope
+        return scope is None or key == scope or key.startswith(scope + KEY_SEPARATOR)
+
+    def kept_keys(self) -> set[str]:
+        """After `finish()`: the keys that have a live account once the plan is applied (created, updated, or
+        left as they are, losers of a login contest that keep their old login included)."""
+        removed = {r.erp_id for r in self.plan.removals}
+        kept = self._staged_new | self._staged_updates
+        kept.update(key for key in self._seen if key not in self._rejected_live and key not in removed)
+        return kept
 
     def _settle_logins(self, removed: set[str]) -> None:
         """A live account that stays, and does not move to another login, keeps the login it holds; whoever

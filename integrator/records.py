@@ -241,4 +241,8 @@ def fingerprint(record: Record, login: str) -> str:
         record.sales_rep_email or "",
         record.locale or "",
     )
+    if record.contact_id is not None or record.attributes or record.username is not None:
+        # Contacts, usernames, attributes: their fields count too. A plain customer's digest stays what it was,
+        # so the accounts of stores made before these existed are not all rewritten by the next sync.
+        parts = (*parts, record.contact_name or "", record.email or "", attributes_json(record.attributes) or "")
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()

@@ -22,12 +22,15 @@ from sqlalchemy.engine import Engine
 from integrator.config import Config
 from integrator.connectors import make_connector
 from integrator.connectors.base import LeaveOut
+from integrator.contacts import ContactJoin
 from integrator.errors import FatalSyncError, GuardRefusal, StoreConnectionLost
 from integrator.faults import checkpoint
 from integrator.guard import check_plan
+from integrator.identity import ids_of, login_function
 from integrator.logs import get_logger
 from integrator.reconcile import Plan, Reconciler
-from integrator.rules import build_engine
+from integrator.rules import build_contact_engine, build_customer_engine, build_engine
+from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME
 from integrator.rules.tag import normalize_tag
 from integrator.store.apply import Applier, ApplyResult
 from integrator.store.db import open_store
@@ -104,11 +107,11 @@ class SyncResult:
     quarantined: int = 0
     mails_queued: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    refused: list[dict[str, str]] = field(default_factory=list)
-    deferred_removals: list[dict[str, str]] = field(default_factory=list)
-    quarantine: list[dict[str, str]] = field(default_factory=list)
-    rejections: list[dict[str, str]] = field(default_factory=list)
-    actions: list[dict[str, str]] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    deferred_removals: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
     """Dry run only: every planned action with its reason."""
     message: str | None = None
     mail: dict[str, Any] | None = None
@@ -128,10 +131,10 @@ class SyncResult:
         return data
 
 
-def _plan_actions(conn: sa.Connection, staging: Staging, plan: Plan, readd: str) -> list[dict[str, str]]:
+def _plan_actions(conn: sa.Connection, staging: Staging, plan: Plan, readd: str) -> list[dict[str, Any]]:
     st = staging.table
-    actions: list[dict[str, str]] = [
-        {"erp_id": r.erp_id, "action": "remove", "login": r.login, "reason": ", ".join(r.reasons)}
+    actions: list[dict[str, Any]] = [
+        {**ids_of(r.erp_id), "action": "remove", "login": r.login, "reason": ", ".join(r.reasons)}
         for r in plan.removals
     ]
     reasons = {
@@ -141,9 +144,9 @@ def _plan_actions(conn: sa.Connection, staging: Staging, plan: Plan, readd: str)
         "update": "synced fields changed",
     }
     for action, erp_id, login in conn.execute(sa.select(st.c.action, st.c.erp_id, st.c.login).order_by(st.c.seq)):
-        actions.append({"erp_id": erp_id, "action": action, "login": login, "reason": reasons.get(action, action)})
-    actions += [{"erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections]
-    actions += [{"erp_id": q.erp_id, "action": "quarantine", "reason": q.error} for q in plan.quarantined]
+        actions.append({**ids_of(erp_id), "action": action, "login": login, "reason": reasons.get(action, action)})
+    actions += [{**ids_of(r.erp_id), "action": "reject", "reason": ", ".join(r.reasons)} for r in plan.rejections]
+    actions += [{**ids_of(q.erp_id), "action": "quarantine", "reason": q.error} for q in plan.quarantined]
     return actions
 
 
@@ -166,10 +169,10 @@ def _result_from(plan: Plan, run_id: int | None, status: str, applied: ApplyResu
         mails_queued=applied.mails_queued if applied else 0,
         rejected_by_reason=dict(plan.rejected_by_reason),
         deferred_removals=[
-            {"erp_id": r.erp_id, "login": r.login, "reasons": ", ".join(r.reasons)} for r in plan.deferred_removals
+            {**ids_of(r.erp_id), "login": r.login, "reasons": ", ".join(r.reasons)} for r in plan.deferred_removals
         ],
-        quarantine=[{"erp_id": q.erp_id, "origin": q.origin, "error": q.error} for q in quarantined],
-        rejections=[{"erp_id": r.erp_id, "reasons": ", ".join(r.reasons)} for r in plan.rejections],
+        quarantine=[{**ids_of(q.erp_id), "origin": q.origin, "error": q.error} for q in quarantined],
+        rejections=[{**ids_of(r.erp_id), "reasons": ", ".join(r.reasons)} for r in plan.rejections],
     )
 
 
@@ -216,7 +219,7 @@ def run_sync(
     """
     engine = engine or open_store(config.store.url)
     connector = make_connector(config.source)
-    rules = build_engine(config.rules)
+    rules = build_engine(config.rules, login=config.accounts.login)
     lock = None
     if not dry_run:
         lock = SyncLock(engine, lease_seconds=config.lock.lease_seconds, wait_seconds=config.lock.wait_seconds)
@@ -263,16 +266,25 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         # Asked for first: a connector may start reading now, while the ledger loads.
         skip = _LateSkip()
         leave_out = None
-        if not dry_run and not has_live_accounts(conn):
+        contacts = _has_contacts(config)
+        if contacts:  # every customer row is needed: its contacts carry its fields
+            join = ContactJoin(build_customer_engine(config.rules), normalize_tag(config.rules.tag), only=only)
+            rules = build_contact_engine(config.rules, join.customers, login=config.accounts.login)
+        elif not dry_run and not has_live_accounts(conn):
             # A first sync: an untagged customer can only be counted, so its row need not even be handed over.
             # The lock keeps it first: only a sync makes accounts live. (A dry run holds no lock.)
             leave_out = LeaveOut(normalize_tag(config.rules.tag), skip.left_out)
-        records = connector.records(only=only, digest_key=reading_key(config), skip=skip, leave_out=leave_out)
+        digest_key = reading_key(config)
+        if contacts:
+            records = connector.records(only=only, digest_key=digest_key)
+        else:
+            records = connector.records(only=only, digest_key=digest_key, skip=skip, leave_out=leave_out)
         ledger = load_live_ledger(conn)
         conn.commit()
         if leave_out is not None and ledger:
             raise FatalSyncError("accounts became live while this sync read its source (without a lock?); run again")
-        staging = Staging(conn)
+        username = config.accounts.login == "username"
+        staging = Staging(conn, extended=contacts or username or bool(config.source.attributes), username=username)
         conn.commit()
         reconciler = Reconciler(
             ledger,
@@ -280,9 +292,14 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             staging.stage,
             lookups=StoreLookups(conn.engine, ledger),
             scope=only,
-            tag=normalize_tag(config.rules.tag),
+            tag=None if contacts else normalize_tag(config.rules.tag),
+            login=login_function(config.accounts.login),
+            duplicate_reason=DUPLICATE_USERNAME if username else DUPLICATE_EMAIL,
         )
         plan = reconciler.plan
+        if contacts:
+            join.read_customers(records, plan)
+            records = join.records(connector.contacts(digest_key=digest_key))
         skip.skip = reconciler.skip if progress is None else _counting(reconciler, progress)
         skip.count_left_out = reconciler.left_out
         for count, record in enumerate(records, 1):
@@ -297,6 +314,8 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         if not dry_run and staging.creates:
             staging.start_minting()  # the new ids are made while the plan is settled and applied
         plan = reconciler.finish()
+        if contacts:
+            join.report_without_contact(reconciler.kept_keys(), plan)
         staging.drop_erp_ids(sorted(plan.unstaged))
         conn.commit()
         applier = Applier(
@@ -374,6 +393,11 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
     return result
 
 
+def _has_contacts(config: Config) -> bool:
+    """Whether accounts are per contact (a contacts source is configured) rather than per customer."""
+    return bool(config.source.contacts_query or config.source.contacts_path)
+
+
 class _LateSkip:
     """The reconciler's `skip` (and its count of rows left out), handed to the connector before the reconciler
     exists (it needs the ledger)."""
@@ -428,7 +452,8 @@ def _summary(result: SyncResult) -> dict[str, Any]:
 
 def _record_refusal(conn: sa.Connection, run_id: int, refusal: GuardRefusal) -> None:
     rows = [
-        {"run_id": run_id, "erp_id": d["erp_id"], "account_id": d["account_id"], "action": "refused",
+        {"run_id": run_id, "erp_id": d["erp_id"], "contact_id": d.get("contact_id"), "account_id": d["account_id"],
+         "action": "refused",
          "reason": f"removal refused by the deletion guard ({d['reasons']})"}
         for d in refusal.details
     ]  # fmt: skip

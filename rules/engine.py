@@ -5,7 +5,7 @@ Called once per ERP row (a million per sync), so the common path, a record that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from integrator.config import RulesConfig
@@ -13,12 +13,13 @@ from integrator.errors import ConfigError, IntegratorError
 from integrator.records import Record
 from integrator.rules.active import ActiveRule
 from integrator.rules.base import KEEP, Rule, Verdict
+from integrator.rules.contact import ContactRule, KnownCustomerRule, UsernameRule
 from integrator.rules.email import EmailRule
 from integrator.rules.exclude import exclude_rule
 from integrator.rules.reasons import describe
 from integrator.rules.tag import TagRule
 
-__all__ = ["RuleEngine", "RuleError", "RuleResult", "build_engine"]
+__all__ = ["RuleEngine", "RuleError", "RuleResult", "build_contact_engine", "build_customer_engine", "build_engine"]
 
 
 class RuleError(IntegratorError):
@@ -92,12 +93,42 @@ class RuleEngine:
         return results
 
 
-def build_engine(config: RulesConfig) -> RuleEngine:
-    """The engine a config asks for: tag, active (if required), e-mail, then the consultant rules in order."""
+def build_engine(config: RulesConfig, *, login: str = "email") -> RuleEngine:
+    """The engine a config asks for: tag, active (if required), e-mail, the username when logins are usernames
+    (`[accounts] login`), then the consultant rules in order."""
     rules: list[Rule] = [TagRule(config.tag)]
     if config.require_active:
         rules.append(ActiveRule())
     rules.append(EmailRule())
+    if login == "username":
+        rules.append(UsernameRule())
+    return RuleEngine(rules + _consultant_rules(config))
+
+
+def build_contact_engine(config: RulesConfig, customers: Container[str], *, login: str = "email") -> RuleEngine:
+    """The engine for contacts (one record per contact, its customer's fields and its own): the customer is
+    known, carries the tag, is active; the contact is active and has access; its e-mail (and username) is
+    good; then the consultant rules."""
+    rules: list[Rule] = [KnownCustomerRule(customers), TagRule(config.tag)]
+    if config.require_active:
+        rules.append(ActiveRule())
+    rules += [ContactRule(), EmailRule()]
+    if login == "username":
+        rules.append(UsernameRule())
+    return RuleEngine(rules + _consultant_rules(config))
+
+
+def build_customer_engine(config: RulesConfig) -> RuleEngine:
+    """The rules a customer itself meets when its contacts get the accounts (tag, active, the consultant's):
+    an eligible customer none of whose contacts is eligible is reported as `no_eligible_contact`."""
+    rules: list[Rule] = [TagRule(config.tag)]
+    if config.require_active:
+        rules.append(ActiveRule())
+    return RuleEngine(rules + _consultant_rules(config))
+
+
+def _consultant_rules(config: RulesConfig) -> list[Rule]:
+    rules: list[Rule] = []
     seen: set[str] = set()
     for spec in config.exclude:
         # Two rules of one name would report the same `rule:<name>` code for different reasons.
@@ -105,4 +136,4 @@ def build_engine(config: RulesConfig) -> RuleEngine:
             raise ConfigError("invalid rules configuration", [f"[rules.exclude] rule name {spec.name!r} is used twice"])
         seen.add(spec.name)
         rules.append(exclude_rule(spec))
-    return RuleEngine(rules)
+    return rules

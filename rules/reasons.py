@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "CONTACT_INACTIVE",
     "DESCRIPTIONS",
+    "DUPLICATE_USERNAME",
+    "MISSING_USERNAME",
+    "NO_ACCESS",
+    "NO_ELIGIBLE_CONTACT",
+    "UNKNOWN_CUSTOMER",
     "DUPLICATE_EMAIL",
     "DUPLICATE_ERP_ID",
     "INACTIVE",
@@ -28,6 +34,16 @@ DUPLICATE_EMAIL = "duplicate_email"
 """Decided by the sync (two eligible customers share a login), not by a rule; described here for reports."""
 DUPLICATE_ERP_ID = "duplicate_erp_id"
 """Decided by the sync (the source returned an erp_id twice)."""
+UNKNOWN_CUSTOMER = "unknown_customer"
+"""A contact whose customer the customer query did not return."""
+CONTACT_INACTIVE = "contact_inactive"
+NO_ACCESS = "no_access"
+"""The contact's own website-access flag is off."""
+MISSING_USERNAME = "missing_username"
+DUPLICATE_USERNAME = "duplicate_username"
+"""Decided by the sync, like `duplicate_email`, when logins are usernames."""
+NO_ELIGIBLE_CONTACT = "no_eligible_contact"
+"""Decided by the sync: an eligible customer none of whose contacts gets an account."""
 RULE_PREFIX = "rule:"
 """Consultant rules report `rule:<name>`; their description is the rule's stated reason."""
 
@@ -38,6 +54,12 @@ DESCRIPTIONS: dict[str, str] = {
     INVALID_EMAIL: "has an e-mail address that is not valid",
     DUPLICATE_EMAIL: "shares its e-mail address with a customer that keeps the login",
     DUPLICATE_ERP_ID: "appears more than once in the source with the same erp_id",
+    UNKNOWN_CUSTOMER: "is a contact of a customer the customer query does not return",
+    CONTACT_INACTIVE: "is a contact person marked inactive in the ERP",
+    NO_ACCESS: "is a contact person whose website access is switched off",
+    MISSING_USERNAME: "has no username (logins are usernames)",
+    DUPLICATE_USERNAME: "shares its username with a customer or contact that keeps the login",
+    NO_ELIGIBLE_CONTACT: "is eligible, but none of its contact persons is",
 }
 """One line per built-in reason code; `{tag}` is filled in with the configured tag."""
 

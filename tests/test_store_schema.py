@@ -44,13 +44,18 @@ def test_open_store_is_idempotent(store_url: str) -> None:
 
 
 def test_database_refuses_two_live_accounts_for_one_login_or_customer(store_url: str) -> None:
-    """The unique live_login and live_erp_id indexes hold even if the sync's own logic were wrong."""
+    """The unique live_login and live_key indexes hold even if the sync's own logic were wrong; one customer may
+    have several live accounts, one per contact."""
     engine = open_store(store_url)
     now = utcnow()
 
-    def account(account_id: str, erp_id: str, login: str, live: bool = True) -> dict[str, object]:
-        return {"id": account_id, "erp_id": erp_id, "login": login, "live_login": login if live else None,
-                "live_erp_id": erp_id if live else None, "status": "active" if live else "removed",
+    def account(
+        account_id: str, erp_id: str, login: str, live: bool = True, contact: str | None = None
+    ) -> dict[str, object]:
+        key = erp_id if contact is None else f"{erp_id}\x1f{contact}"
+        return {"id": account_id, "erp_id": erp_id, "contact_id": contact, "login": login,
+                "live_login": login if live else None, "live_erp_id": erp_id if live else None,
+                "live_key": key if live else None, "status": "active" if live else "removed",
                 "blocked": False, "must_change_password": False, "fingerprint": "0" * 16,
                 "created_at": now, "updated_at": now}  # fmt: skip
 
@@ -59,6 +64,11 @@ def test_database_refuses_two_live_accounts_for_one_login_or_customer(store_url:
     for clash in (account("c", "2", "x@example.pl"), account("d", "1", "y@example.pl")):
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(accounts.insert().values(**clash))
+    with engine.begin() as conn:  # two contacts of customer 3, each with its own live account
+        conn.execute(accounts.insert(), [account("e", "3", "e@example.pl", contact="1"),
+                                         account("f", "3", "f@example.pl", contact="2")])  # fmt: skip
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(accounts.insert().values(**account("g", "3", "g@example.pl", contact="2")))
     engine.dispose()
 
 

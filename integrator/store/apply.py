@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from integrator.clock import utcnow
 from integrator.errors import StoreConnectionLost
 from integrator.faults import checkpoint
+from integrator.identity import split_key
 from integrator.reconcile import (
     Quarantined,
     Removal,
@@ -32,7 +33,7 @@ from integrator.reconcile import (
     restored_status,
 )
 from integrator.store.schema import account_events, accounts, outbox
-from integrator.store.staging import STAGED_FIELDS, Staging
+from integrator.store.staging import IDENTITY_FIELDS, STAGED_FIELDS, Staging
 
 __all__ = ["ApplyResult", "Applier"]
 
@@ -57,6 +58,13 @@ def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     return f"{type(orig).__name__}: {text[0] if text else ''}"[:500]
+
+
+def _readable(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """An update event's changes as people read them: attributes as the objects they are, not JSON text."""
+    if "attributes" in changes:
+        changes["attributes"] = [json.loads(v) if v else None for v in changes["attributes"]]
+    return changes
 
 
 def _typed(column: sa.Column) -> Any:
@@ -87,6 +95,8 @@ class Applier:
         self.batch_size = batch_size
         self.heartbeat = heartbeat
         self.result = ApplyResult()
+        self.fields: tuple[str, ...] = (*STAGED_FIELDS, *(IDENTITY_FIELDS if staging.extended else ()))
+        """The account columns a staged row carries (besides login and fingerprint)."""
 
     # -- shared ----------------------------------------------------------------------------------------
     def _batched(self, items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -135,6 +145,7 @@ class Applier:
                 status="removed",
                 live_login=None,
                 live_erp_id=None,
+                live_key=None,
                 removed_at=now,
                 updated_at=now,
                 removed_reason=sa.bindparam("b_reason"),
@@ -146,7 +157,7 @@ class Applier:
             [
                 {
                     "account_id": r.account_id,
-                    "erp_id": r.erp_id,
+                    "erp_id": split_key(r.erp_id)[0],
                     "run_id": self.run_id,
                     "actor": SYNC_ACTOR,
                     "kind": "removed",
@@ -158,7 +169,10 @@ class Applier:
         )
         kind = removal_mail(self.removal_notice)
         if kind is not None:
-            self.conn.execute(outbox.insert(), [self._mail(r.account_id, kind, r.login, None, now) for r in batch])
+            to = self._addresses([r.account_id for r in batch])
+            self.conn.execute(
+                outbox.insert(), [self._mail(r.account_id, kind, to[r.account_id], None, now) for r in batch]
+            )
             self.result.mails_queued += len(batch)
         self.result.removed += result.rowcount if result.rowcount >= 0 else len(batch)
 
@@ -169,6 +183,16 @@ class Applier:
                 self.conn.commit()
             except sa.exc.DBAPIError as exc:
                 self._quarantine("the removals", removal.erp_id, exc)
+
+    def _addresses(self, ids: Sequence[str]) -> dict[str, str]:
+        """Where each account's mail goes: its e-mail when the login is a username, else its login."""
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            query = sa.select(accounts.c.id, sa.func.coalesce(accounts.c.email, accounts.c.login)).where(
+                accounts.c.id.in_(ids[start : start + 500])
+            )
+            found.update(self.conn.execute(query).tuples())
+        return found
 
     def _mail(
         self, account_id: str, kind: str, recipient: str, locale: str | None, now: datetime, **context: Any
@@ -228,7 +252,7 @@ class Applier:
             accounts.c.id,
             accounts.c.login,
             accounts.c.status,
-            *(accounts.c[f] for f in STAGED_FIELDS),
+            *(accounts.c[f] for f in self.fields),
         ]
         for start in range(0, len(ids), 500):
             query = sa.select(*columns).where(accounts.c.id.in_(ids[start : start + 500]))
@@ -245,7 +269,7 @@ class Applier:
         changed: list[tuple[Any, dict[str, list[Any]]]] = []
         unchanged: list[Any] = []
         for r in batch:
-            changes = field_changes(old[r["account_id"]], r, ("login", *STAGED_FIELDS))
+            changes = field_changes(old[r["account_id"]], r, ("login", *self.fields))
             (changed.append((r, changes)) if changes else unchanged.append(r))
         if unchanged:  # the row was re-read differently, the account did not change: renew the digest only
             self.conn.execute(
@@ -260,7 +284,7 @@ class Applier:
             self.conn.execute(
                 accounts.update().where(accounts.c.id.in_(moving[start : start + 500])).values(live_login=None)
             )
-        fields = ("login", "fingerprint", *STAGED_FIELDS)
+        fields = ("login", "fingerprint", *self.fields)
         self.conn.execute(
             accounts.update()
             .where(accounts.c.id == sa.bindparam("b_id"))
@@ -276,14 +300,15 @@ class Applier:
                     "run_id": self.run_id,
                     "actor": SYNC_ACTOR,
                     "kind": "updated",
-                    "changes": json.dumps(changes, ensure_ascii=False),
+                    "changes": json.dumps(_readable(changes), ensure_ascii=False),
                     "at": now,
                 }
             )
-            if "login" in changes:
+            if "login" in changes or "email" in changes:  # told (or activated anew) where its mail now goes
                 before = old[r["account_id"]]
                 kind = login_change_mail(before["status"])
-                mails.append(self._mail(r["account_id"], kind, r["login"], r["locale"], now, old_login=before["login"]))
+                to = r.get("email") or r["login"]
+                mails.append(self._mail(r["account_id"], kind, to, r["locale"], now, old_login=before["login"]))
         self.conn.execute(account_events.insert(), events)
         if mails:
             self.conn.execute(outbox.insert(), mails)
@@ -302,7 +327,7 @@ class Applier:
     def resolve_update_ids(self) -> None:
         """Staged updates name their customer; give them the id of its live account (set-based)."""
         st = self.staging.table
-        live_id = sa.select(accounts.c.id).where(accounts.c.live_erp_id == st.c.erp_id).scalar_subquery()
+        live_id = sa.select(accounts.c.id).where(accounts.c.live_key == st.c.erp_id).scalar_subquery()
         self.conn.execute(st.update().where(st.c.action == "update").values(account_id=live_id))
         self.conn.commit()
 
@@ -350,6 +375,8 @@ class Applier:
         staged = st.join(ids, ids.c.create_seq == st.c.create_seq)
         new_id = ids.c.id
         literal = sa.literal
+        erp_id = sa.func.coalesce(st.c.customer_id, st.c.erp_id) if self.staging.extended else st.c.erp_id
+        identity = IDENTITY_FIELDS if self.staging.extended else ()
         # Counted from staging, not rowcount: drivers disagree on rowcount for INSERT … SELECT.
         counts = dict(
             self.conn.execute(sa.select(st.c.action, sa.func.count()).where(where).group_by(st.c.action)).all()
@@ -360,14 +387,14 @@ class Applier:
         self.conn.execute(
             accounts.insert().from_select(
                 [
-                    "id", "erp_id", "login", "live_login", "live_erp_id", "status", "blocked",
-                    "must_change_password", "fingerprint", *STAGED_FIELDS,
+                    "id", "erp_id", "login", "live_login", "live_erp_id", "live_key", "status", "blocked",
+                    "must_change_password", "fingerprint", *STAGED_FIELDS, *identity,
                     "created_at", "updated_at", "created_run_id",
                 ],
                 sa.select(
-                    new_id, st.c.erp_id, st.c.login, st.c.login, st.c.erp_id,
+                    new_id, erp_id, st.c.login, st.c.login, erp_id, st.c.erp_id,
                     literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
-                    *(_typed(st.c[f]) for f in STAGED_FIELDS),
+                    *(_typed(st.c[f]) for f in (*STAGED_FIELDS, *identity)),
                     literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
                 ).select_from(staged).where(where),
             )
@@ -377,7 +404,7 @@ class Applier:
                 ["account_id", "erp_id", "run_id", "actor", "kind", "at"],
                 sa.select(
                     new_id,
-                    st.c.erp_id,
+                    erp_id,
                     literal(self.run_id),
                     literal(SYNC_ACTOR),
                     sa.case((st.c.action == "readd", "readded"), else_="created"),
@@ -403,7 +430,7 @@ class Applier:
                 sa.select(
                     new_id,
                     literal("activation"),
-                    st.c.login,
+                    sa.func.coalesce(st.c.email, st.c.login) if self.staging.extended else st.c.login,
                     st.c.locale,
                     literal("pending"),
                     literal(0),
@@ -448,9 +475,13 @@ class Applier:
         st = self.staging.table
         now = utcnow()
         for r in batch:
+            erp_id, contact_id = split_key(r["erp_id"])
+            same_contact = (
+                accounts.c.contact_id.is_(None) if contact_id is None else accounts.c.contact_id == contact_id
+            )
             closed = self.conn.execute(
                 sa.select(accounts.c.id, accounts.c.activated_at)
-                .where(accounts.c.erp_id == r["erp_id"], accounts.c.status == "removed")
+                .where(accounts.c.erp_id == erp_id, same_contact, accounts.c.status == "removed")
                 .order_by(accounts.c.removed_at.desc(), accounts.c.created_at.desc())
                 .limit(1)
             ).first()
@@ -464,23 +495,26 @@ class Applier:
                     status=status,
                     login=r["login"],
                     live_login=r["login"],
-                    live_erp_id=r["erp_id"],
+                    live_erp_id=erp_id,
+                    live_key=r["erp_id"],
                     fingerprint=r["fingerprint"],
                     removed_at=None,
                     removed_reason=None,
                     updated_at=now,
-                    **{f: r[f] for f in STAGED_FIELDS},
+                    **{f: r[f] for f in self.fields},
                 )
             )
             self.conn.execute(
                 account_events.insert().values(
-                    account_id=closed.id, erp_id=r["erp_id"], run_id=self.run_id, actor=SYNC_ACTOR,
+                    account_id=closed.id, erp_id=erp_id, run_id=self.run_id, actor=SYNC_ACTOR,
                     kind="restored", at=now,
                 )
             )  # fmt: skip
             if status == "pending_activation":
                 self.conn.execute(
-                    outbox.insert().values(**self._mail(closed.id, "activation", r["login"], r["locale"], now))
+                    outbox.insert().values(
+                        **self._mail(closed.id, "activation", r.get("email") or r["login"], r["locale"], now)
+                    )
                 )
                 self.result.mails_queued += 1
             self.conn.execute(st.update().where(st.c.seq == r["seq"]).values(action="restored"))

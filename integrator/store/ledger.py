@@ -11,6 +11,7 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from integrator.identity import split_key
 from integrator.reconcile import Ledger
 from integrator.store.schema import accounts
 
@@ -20,8 +21,9 @@ _CHUNK = 500
 
 
 def load_live_ledger(conn: sa.Connection) -> Ledger:
-    """erp_id -> fingerprint of every live account (the dict is built by C code from the cursor's pairs)."""
-    cursor = conn.exec_driver_sql("SELECT live_erp_id, fingerprint FROM accounts WHERE live_erp_id IS NOT NULL").cursor
+    """identity key -> fingerprint of every live account (the dict is built by C code from the cursor's pairs); the
+    key is the erp_id of a per-customer account (`integrator.identity`)."""
+    cursor = conn.exec_driver_sql("SELECT live_key, fingerprint FROM accounts WHERE live_key IS NOT NULL").cursor
     ledger: Ledger = {}
     while rows := cursor.fetchmany(50000):
         ledger.update(rows)
@@ -30,8 +32,8 @@ def load_live_ledger(conn: sa.Connection) -> Ledger:
 
 
 def has_live_accounts(conn: sa.Connection) -> bool:
-    """Whether any account is live (one probe of the `live_erp_id` index)."""
-    probe = sa.select(accounts.c.live_erp_id).where(accounts.c.live_erp_id.is_not(None)).limit(1)
+    """Whether any account is live (one probe of the `live_key` index)."""
+    probe = sa.select(accounts.c.live_key).where(accounts.c.live_key.is_not(None)).limit(1)
     return conn.execute(probe).first() is not None
 
 
@@ -49,11 +51,11 @@ class StoreLookups:
     def holders(self, logins: Collection[str]) -> dict[str, str]:
         if self._empty:  # an initial sync: nobody holds anything, and its logins are many
             return {}
-        rows = self._select([accounts.c.live_login, accounts.c.live_erp_id], accounts.c.live_login, logins)
+        rows = self._select([accounts.c.live_login, accounts.c.live_key], accounts.c.live_login, logins)
         return {login: erp_id for login, erp_id in rows}
 
     def accounts(self, erp_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        columns = [accounts.c.live_erp_id, accounts.c.id, accounts.c.login]
+        columns = [accounts.c.live_key, accounts.c.id, accounts.c.login]
         return {erp_id: (account_id, login) for erp_id, account_id, login in self._select(columns, columns[0], erp_ids)}
 
     def closed(self, erp_ids: Collection[str]) -> set[str]:
@@ -63,8 +65,11 @@ class StoreLookups:
                 self._any_closed = conn.execute(probe).first() is not None
         if not self._any_closed:
             return set()
+        wanted = {split_key(key): key for key in erp_ids}
         removed = accounts.c.status == "removed"
-        return {erp_id for (erp_id,) in self._select([accounts.c.erp_id], accounts.c.erp_id, erp_ids, removed)}
+        columns = [accounts.c.erp_id, accounts.c.contact_id]
+        found = self._select(columns, accounts.c.erp_id, {erp_id for erp_id, _ in wanted}, removed)
+        return {wanted[pair] for pair in map(tuple, found) if pair in wanted}
 
     def _select(
         self, columns: list[sa.Column], key: sa.Column, wanted: Collection[str], *where: sa.ColumnElement[bool]

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from integrator.clock import utcnow
+from integrator.identity import ids_of
 from integrator.reconcile import Quarantined, Rejection
 from integrator.store.schema import quarantine, run_actions, runs
 
@@ -60,7 +61,7 @@ def finish_run(
 def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rejection]) -> None:
     """Tagged records left out this run, one action each (untagged ones are only counted)."""
     rows = [
-        {"run_id": run_id, "erp_id": r.erp_id, "action": "reject", "reason": ", ".join(r.reasons)} for r in rejections
+        {"run_id": run_id, **ids_of(r.erp_id), "action": "reject", "reason": ", ".join(r.reasons)} for r in rejections
     ]
     for start in range(0, len(rows), 5000):
         conn.execute(run_actions.insert(), rows[start : start + 5000])
@@ -95,7 +96,9 @@ def record_quarantine(
                     last_seen_at=now,
                 )
             )
-        conn.execute(run_actions.insert().values(run_id=run_id, erp_id=item.erp_id, action="quarantine", reason=error))
+        conn.execute(
+            run_actions.insert().values(run_id=run_id, **ids_of(item.erp_id), action="quarantine", reason=error)
+        )
     if full_run:
         stale = quarantine.delete()
         if failed_ids:

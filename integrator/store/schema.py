@@ -3,9 +3,11 @@
 Every timestamp is naive UTC (the same on SQLite, PostgreSQL and MariaDB).
 
 Uniqueness that must hold across SQLite, PostgreSQL and MariaDB is kept with "live" shadow columns:
-`live_login` and `live_erp_id` equal `login` / `erp_id` while the account is live and are NULL once it is
+`live_login` and `live_key` equal `login` and the identity key (the `erp_id` of a per-customer account; the
+`erp_id` and `contact_id` joined by U+001F for a contact's) while the account is live and are NULL once it is
 removed, and each has a unique index (NULLs never collide). So at most one live account per login and per
-ERP customer, enforced by the database itself, not by the sync's good behaviour.
+customer or contact, enforced by the database itself, not by the sync's good behaviour. `live_erp_id` finds a
+customer's live accounts.
 """
 
 from __future__ import annotations
@@ -50,13 +52,26 @@ accounts = Table(
     metadata,
     Column("id", String(36), primary_key=True, comment="identity id, a random UUID; never reused"),
     Column("erp_id", String(64), nullable=False, index=True),
-    Column("login", String(320), nullable=False, comment="the e-mail, trimmed and lower-cased"),
+    Column(
+        "contact_id",
+        String(64),
+        comment="the ERP contact person this account is for; NULL for a per-customer account (no contacts source)",
+    ),
+    Column("login", String(320), nullable=False, comment="the normalised e-mail, or the username ([accounts] login)"),
+    Column("email", String(320), comment="where mail goes when the login is a username; NULL: the login is the e-mail"),
     Column("live_login", String(320), comment="= login while live, NULL once removed (unique)"),
-    Column("live_erp_id", String(64), comment="= erp_id while live, NULL once removed (unique)"),
+    Column("live_erp_id", String(64), comment="= erp_id while live, NULL once removed"),
+    Column(
+        "live_key",
+        String(200),
+        comment="while live: the identity key (erp_id; erp_id, U+001F, contact_id for a contact), NULL once removed "
+        "(unique)",
+    ),
     Column("status", String(24), nullable=False, comment="pending_activation | active | removed"),
     Column("blocked", Boolean, nullable=False, default=False),
     Column("blocked_reason", Text),
-    Column("name", Text),
+    Column("name", Text, comment="the customer's (company's) name"),
+    Column("contact_name", Text, comment="the contact person's name (contact accounts)"),
     Column("symbol", String(128)),
     Column("tax_id", String(64)),
     Column("phone", String(128)),
@@ -65,6 +80,7 @@ accounts = Table(
     Column("sales_rep", String(256)),
     Column("sales_rep_email", String(320)),
     Column("locale", String(16)),
+    Column("attributes", Text, comment="JSON object of the [source] attributes columns, NULL when none"),
     Column(
         "fingerprint",
         String(16),
@@ -81,7 +97,8 @@ accounts = Table(
     Column("removed_reason", Text),
     Column("created_run_id", Integer),
     Index("ux_accounts_live_login", "live_login", unique=True),
-    Index("ux_accounts_live_erp_id", "live_erp_id", unique=True),
+    Index("ux_accounts_live_key", "live_key", unique=True),
+    Index("ix_accounts_live_erp_id", "live_erp_id"),
 )
 
 account_secrets = Table(
@@ -142,6 +159,7 @@ run_actions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False, index=True),
     Column("erp_id", String(64), index=True),
+    Column("contact_id", String(64), comment="the contact the action concerns (contacts sources)"),
     Column("account_id", String(36)),
     Column(
         "action",
@@ -182,7 +200,7 @@ outbox = Table(
 quarantine = Table(
     "quarantine",
     metadata,
-    Column("erp_id", String(64), primary_key=True),
+    Column("erp_id", String(200), primary_key=True, comment="the identity key (see accounts.live_key)"),
     Column("error", Text, nullable=False),
     Column("first_run_id", Integer),
     Column("last_run_id", Integer),

@@ -15,16 +15,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from integrator.records import SYNCED_FIELDS, Record
+from integrator.identity import split_key
+from integrator.records import SYNCED_FIELDS, Record, attributes_json, normalize_login
 from integrator.store.identities import IdMinter
 
-__all__ = ["STAGED_FIELDS", "Staging"]
+__all__ = ["IDENTITY_FIELDS", "STAGED_FIELDS", "Staging"]
 
 STAGED_FIELDS: tuple[str, ...] = tuple(f for f in SYNCED_FIELDS if f != "login")
 """Record fields copied into the account (besides login and fingerprint)."""
 
 _COLUMNS = ("seq", "action", "erp_id", "create_seq", "login", "fingerprint", *STAGED_FIELDS)
 """The columns `stage` writes; `account_id` is left to its default and set for updates when they are applied."""
+
+IDENTITY_FIELDS: tuple[str, ...] = ("contact_id", "contact_name", "email", "attributes")
+"""Account columns staged only when the config uses them (contacts, username logins, attributes): a plain
+per-customer sync binds none of them, so it costs what it did before they existed."""
+_EXTENDED_COLUMNS = (*_COLUMNS, "customer_id", *IDENTITY_FIELDS)
 
 
 def _staging_table(metadata: sa.MetaData) -> sa.Table:
@@ -35,7 +41,9 @@ def _staging_table(metadata: sa.MetaData) -> sa.Table:
         metadata,
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("action", sa.String(16), nullable=False),
-        sa.Column("erp_id", sa.Text, nullable=False),
+        sa.Column(
+            "erp_id", sa.Text, nullable=False, comment="the identity key: the erp_id, or erp_id U+001F contact_id"
+        ),
         sa.Column(
             "account_id",
             sa.String(36),
@@ -49,6 +57,8 @@ def _staging_table(metadata: sa.MetaData) -> sa.Table:
         # Text, the discount too: it is cast into `accounts.discount` when applied, where a value out of range
         # fails (and is quarantined) for its own record instead of failing the staging of the whole run.
         *(sa.Column(name, sa.Text) for name in STAGED_FIELDS),
+        sa.Column("customer_id", sa.Text, comment="extended staging: the customer's erp_id (NULL: = erp_id)"),
+        *(sa.Column(name, sa.Text) for name in IDENTITY_FIELDS),
         prefixes=["TEMPORARY"],
     )
 
@@ -66,13 +76,20 @@ def _new_ids_table(metadata: sa.MetaData) -> sa.Table:
 class Staging:
     """Buffers staged rows and flushes them in batches: one `executemany`, or on PostgreSQL one `COPY`."""
 
-    def __init__(self, connection: sa.Connection, batch_size: int = 5000) -> None:
+    def __init__(
+        self, connection: sa.Connection, batch_size: int = 5000, *, extended: bool = False, username: bool = False
+    ) -> None:
+        """`extended`: stage the identity fields too (contacts, usernames, attributes); `username`: logins are
+        usernames, so each row's normalised e-mail is staged as where its mail goes."""
         self.connection = connection
+        self.extended = extended
+        self._username = username
         metadata = sa.MetaData()
         self.table = _staging_table(metadata)
         self.new_ids = _new_ids_table(metadata)
         """create_seq -> the identity id minted for the create of that number (filled by `ids_through`)."""
         self._batch_size = batch_size
+        self._flush_at = batch_size if not extended else 1 << 62  # extended rows are flushed by _stage_extended
         self._buffer: list[tuple[object, ...]] = []
         self.count = 0
         self.creates = 0
@@ -81,7 +98,9 @@ class Staging:
         for table in (self.table, self.new_ids):
             table.drop(connection, checkfirst=True)
             table.create(connection)
-        self._write_staging = _bulk_writer(connection, "sync_staging", _COLUMNS)
+        self._write_staging = _bulk_writer(connection, "sync_staging", _EXTENDED_COLUMNS if extended else _COLUMNS)
+        if extended:
+            self.stage = self._stage_extended  # type: ignore[method-assign]
         self._prepare_ids, self._write_ids = _id_writer(connection)
 
     def stage(self, action: str, erp_id: str, login: str, digest: str, record: Record) -> None:
@@ -113,6 +132,18 @@ class Staging:
                 record.locale,
             )
         )
+        if len(self._buffer) >= self._flush_at:
+            self.flush()
+
+    def _stage_extended(self, action: str, erp_id: str, login: str, digest: str, record: Record) -> None:
+        """`stage` with the identity fields: the customer's erp_id, the contact, the e-mail (username logins), the
+        attributes as canonical JSON."""
+        Staging.stage(self, action, erp_id, login, digest, record)  # never flushes: `_flush_at` is out of reach
+        row = self._buffer.pop()
+        customer_id, _ = split_key(erp_id)
+        email = normalize_login(record.email) if self._username else None
+        self._buffer.append((*row, customer_id, record.contact_id, record.contact_name, email,
+                             attributes_json(record.attributes)))  # fmt: skip
         if len(self._buffer) >= self._batch_size:
             self.flush()
 

@@ -65,7 +65,8 @@ def seed_account(
         conn.execute(
             accounts.insert().values(
                 id=account_id, erp_id=erp_id, login=login, live_login=login if live else None,
-                live_erp_id=erp_id if live else None, status=status, blocked=blocked, blocked_reason=blocked_reason,
+                live_erp_id=erp_id if live else None, live_key=erp_id if live else None, status=status,
+                blocked=blocked, blocked_reason=blocked_reason,
                 name=name, sales_rep=sales_rep, sales_rep_email=sales_rep_email, locale=locale, fingerprint="f" * 16,
                 password_hash=password_hash, must_change_password=False, created_at=now, updated_at=now,
                 activated_at=now if status == "active" else None, removed_at=None if live else now,

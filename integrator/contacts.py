@@ -1,0 +1,137 @@
+"""Contacts sources: one record per contact person, carrying its customer's fields and its own.
+
+With `[source] contacts_query` (or `contacts_path`), access is per contact (SPEC "Contacts, usernames and
+attributes"). The customer query is read first; what each customer's contacts need of it is kept in memory (the
+synced fields of the customers themselves, not their contacts), then the contacts are streamed, and each becomes one
+record for the reconciler: the customer's fields (name, tax id, price level, discount, sales rep, tags, active …),
+the contact's own (e-mail, name, phone and locale where it has them, username, active, access) and the attributes
+of both, keyed by (`erp_id`, `contact_id`) (`integrator.identity`). Every identity rule then holds per contact.
+
+What only the customer rows can say is decided here and added to the plan: a customer row that could not be read
+(its contacts are quarantined with it, so none of their accounts is touched), a customer the source returned twice,
+and an eligible customer none of whose contacts is (`no_eligible_contact`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+
+from integrator.identity import KEY_SEPARATOR, identity_key
+from integrator.reconcile import Plan, Quarantined, Rejection
+from integrator.records import Contact, Record
+from integrator.rules.engine import RuleEngine, RuleError
+from integrator.rules.reasons import DUPLICATE_ERP_ID, NO_ELIGIBLE_CONTACT
+
+__all__ = ["ContactJoin"]
+
+
+class ContactJoin:
+    """Reads the customers, then turns each contact into the record the reconciler judges."""
+
+    def __init__(self, customer_rules: RuleEngine, tag: str, *, only: str | None = None) -> None:
+        """`customer_rules`: the rules a customer itself meets (`build_customer_engine`); `tag`: the normalised
+        access tag, given to a contact whose customer is unknown so that it is judged on its own reason."""
+        self.customers: dict[str, Record] = {}
+        """erp_id -> the customer's record, for every customer row that could be read."""
+        self.unreadable: dict[str, str] = {}
+        """erp_id -> why the customer's row could not be read (its contacts are quarantined)."""
+        self.eligible: set[str] = set()
+        """Customers that meet their own rules (a contact of theirs may get an account)."""
+        self._rules = customer_rules
+        self._tag = frozenset({tag})
+        self._only = only
+
+    # -- customers -------------------------------------------------------------------------------------------
+    def read_customers(self, records: Iterable[Record], plan: Plan) -> None:
+        """Keep every customer row; count in `plan` the rows that cannot serve (unreadable, duplicate ids)."""
+        for record in records:
+            erp_id = record.erp_id
+            if record.problems or not erp_id or KEY_SEPARATOR in erp_id:
+                problems = record.problems or (f"erp_id: contains U+001F or is missing: {erp_id!r}",)
+                plan.quarantined.append(Quarantined(erp_id, "; ".join(problems), record.origin))
+                if erp_id:
+                    self.unreadable[erp_id] = "; ".join(problems)
+                continue
+            if erp_id in self.customers or erp_id in self.unreadable:
+                plan.rejected += 1
+                plan.rejected_by_reason[DUPLICATE_ERP_ID] += 1
+                plan.rejections.append(Rejection(erp_id, (DUPLICATE_ERP_ID,), record.origin))
+                continue
+            self.customers[erp_id] = record
+            try:
+                if self._rules.evaluate(record).keep:
+                    self.eligible.add(erp_id)
+            except RuleError:  # judged again per contact, where the failure quarantines the contact
+                pass
+
+    # -- contacts --------------------------------------------------------------------------------------------
+    def records(self, contacts: Iterable[Contact]) -> Iterator[Record]:
+        """One record per contact (only the given customer's with `only`), keyed by (erp_id, contact_id)."""
+        only = self._only
+        for contact in contacts:
+            if only is not None and contact.erp_id != only:
+                continue
+            yield self.record_of(contact)
+
+    def record_of(self, contact: Contact) -> Record:
+        """The record the reconciler judges for one contact."""
+        erp_id, contact_id = contact.erp_id, contact.contact_id
+        problems = contact.problems
+        if KEY_SEPARATOR in erp_id or KEY_SEPARATOR in (contact_id or ""):
+            problems = (*problems, "erp_id or contact_id contains U+001F")
+        if erp_id in self.unreadable:
+            problems = (*problems, f"its customer's row could not be read: {self.unreadable[erp_id]}")
+        key = identity_key(erp_id, contact_id or "")
+        customer = self.customers.get(erp_id)
+        if customer is None:  # judged on its own: the customer's rules cannot apply to a customer that is not there
+            customer = Record(erp_id=key, name=None, email=None, tags=self._tag)
+        return customer._replace(
+            erp_id=key,
+            email=contact.email,
+            phone=contact.phone or customer.phone,
+            locale=contact.locale or customer.locale,
+            username=contact.username or customer.username,
+            attributes=_merged(customer.attributes, contact.attributes),
+            contact_id=contact_id,
+            contact_name=contact.name,
+            contact_active=contact.active,
+            access=contact.access,
+            problems=problems,
+            origin=contact.origin,
+            digest=_digest(customer.digest, contact.digest),
+        )
+
+    # -- after the reconciler ----------------------------------------------------------------------------------
+    def report_without_contact(self, kept_keys: Iterable[str], plan: Plan) -> None:
+        """Add `no_eligible_contact` to `plan` for every eligible customer none of whose contacts keeps or gets an
+        account (with `only`, for that customer alone)."""
+        served = {key.partition(KEY_SEPARATOR)[0] for key in kept_keys}
+        unserved = sorted(self.eligible - served)
+        if self._only is not None:
+            unserved = [erp_id for erp_id in unserved if erp_id == self._only]
+        for erp_id in unserved:
+            plan.rejected += 1
+            plan.rejected_by_reason[NO_ELIGIBLE_CONTACT] += 1
+            plan.rejections.append(Rejection(erp_id, (NO_ELIGIBLE_CONTACT,), self.customers[erp_id].origin))
+
+
+def _merged(
+    customer: tuple[tuple[str, object], ...], contact: tuple[tuple[str, object], ...]
+) -> tuple[tuple[str, object], ...]:
+    """The customer's attributes, overridden by the contact's own where the contacts query has the column."""
+    if not contact:
+        return customer
+    if not customer:
+        return contact
+    values = dict(customer)
+    values.update(contact)
+    return tuple(values.items())
+
+
+def _digest(customer: str, contact: str) -> str:
+    """The digest of a contact's record: of its customer's raw row and its own (empty when either has none, so
+    the reconciler digests the synced fields instead)."""
+    if not customer or not contact:
+        return ""
+    return hashlib.blake2b(f"{customer}{contact}".encode(), digest_size=8).hexdigest()
