@@ -71,5 +71,12 @@ def show_command(config: Config, run_id: int, action: str | None, as_json: bool)
         print_json({**run_data, "actions": actions})
         return
     print_table(f"Run {run_id}", ["field", "value"], [[k, v] for k, v in run_data.items()])
+    if any(a["contact_id"] is not None for a in actions):  # a contacts source: which contact each action is for
+        print_table(
+            "Actions",
+            ["erp_id", "contact", "action", "reason", "account"],
+            ([a["erp_id"], a["contact_id"], a["action"], a["reason"], a["account_id"]] for a in actions),
+        )
+        return
     print_table("Actions", ["erp_id", "action", "reason", "account"],
                 ([a["erp_id"], a["action"], a["reason"], a["account_id"]] for a in actions))  # fmt: skip
