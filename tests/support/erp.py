@@ -12,6 +12,7 @@ COLUMNS = (
     "erp_id", "name", "email", "tags", "symbol", "tax_id", "phone", "price_level", "discount", "sales_rep",
     "sales_rep_email", "active", "locale",
 )  # fmt: skip
+CONTACT_COLUMNS = ("erp_id", "contact_id", "email", "name", "phone", "active", "access", "locale", "username")
 
 
 class SqliteErp:
@@ -23,7 +24,13 @@ class SqliteErp:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS customers (erp_id INTEGER PRIMARY KEY, name TEXT, email TEXT, tags TEXT,"
                 " symbol TEXT, tax_id TEXT, phone TEXT, price_level TEXT, discount NUMERIC, sales_rep TEXT,"
-                " sales_rep_email TEXT, active TEXT DEFAULT 1, locale TEXT)"
+                " sales_rep_email TEXT, active TEXT DEFAULT 1, locale TEXT, username TEXT, credit_limit NUMERIC,"
+                " payment_terms TEXT)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS contacts (erp_id INTEGER, contact_id INTEGER, email TEXT, name TEXT,"
+                " phone TEXT, active TEXT DEFAULT 1, access TEXT DEFAULT 1, locale TEXT, username TEXT,"
+                " credit_limit NUMERIC, PRIMARY KEY (erp_id, contact_id))"
             )
 
     def _db(self) -> sqlite3.Connection:
@@ -56,6 +63,40 @@ class SqliteErp:
         """Delete one customer from the ERP."""
         with self._db() as db:
             db.execute("DELETE FROM customers WHERE erp_id = ?", [erp_id])
+
+    def add_contact(self, erp_id: int, contact_id: int, email: str | None = None, **fields: Any) -> None:
+        """Insert or replace one contact person of a customer (defaults: active, with access, an e-mail)."""
+        row = {"erp_id": erp_id, "contact_id": contact_id,
+               "email": email if email is not None else f"osoba{contact_id}.k{erp_id}@example.pl",
+               "name": f"Osoba {contact_id} Żółć", **fields}  # fmt: skip
+        with self._db() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO contacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                list(row.values()),
+            )
+
+    def set_contact(self, erp_id: int, contact_id: int, **fields: Any) -> None:
+        """Change fields of one contact (`erp_id` may be among them: the contact moves to another customer)."""
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._db() as db:
+            db.execute(
+                f"UPDATE contacts SET {assignments} WHERE erp_id = ? AND contact_id = ?",
+                [*fields.values(), erp_id, contact_id],
+            )
+
+    def delete_contact(self, erp_id: int, contact_id: int) -> None:
+        """Delete one contact from the ERP."""
+        with self._db() as db:
+            db.execute("DELETE FROM contacts WHERE erp_id = ? AND contact_id = ?", [erp_id, contact_id])
+
+    def contacts_source(
+        self, *extra_customer: str, contact_columns: tuple[str, ...] = CONTACT_COLUMNS
+    ) -> dict[str, Any]:
+        """The `[source]` table reading customers (with `extra_customer` columns) and their contacts."""
+        return self.source(
+            query=f"SELECT {', '.join((*COLUMNS, *extra_customer))} FROM customers",
+            contacts_query=f"SELECT {', '.join(contact_columns)} FROM contacts",
+        )
 
     def clear(self) -> None:
         """Delete every customer."""
