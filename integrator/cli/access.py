@@ -14,6 +14,7 @@ from integrator.access import ReportRow, explain, report
 from integrator.cli.app import config_option, handle_errors, main, not_found
 from integrator.cli.output import console, print_json, print_table, to_jsonable
 from integrator.config import Config
+from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME
 from integrator.store.db import open_store
 
 __all__ = ["explain_command", "report_command"]
@@ -40,10 +41,9 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
             console.print(f"  unreadable: {problem}")
         verdicts = [[r.rule, "pass" if r.passed else "exclude", r.description or ""] for r in result.rules]
         print_table("Rules", ["rule", "verdict", "reason"], verdicts)
-        if result.login_held_by:
-            console.print(
-                f"  duplicate_email: the login is held by the live account of customer {result.login_held_by}"
-            )
+        for duplicate in (r for r in result.reasons if r in (DUPLICATE_EMAIL, DUPLICATE_USERNAME)):
+            holder = f"customer {result.login_held_by}" if result.login_held_by else "another customer"
+            console.print(f"  {duplicate}: {holder} keeps or gets this login")
     if result.quarantine:
         console.print(f"quarantined since run {result.quarantine['first_run_id']}: {result.quarantine['error']}")
     for account in result.identities:
