@@ -119,6 +119,7 @@ class CsvConnector:
             tag_separator=self._source.tag_separator if self._source.tags_layout == "column" else None,
             where=f"the CSV file {self._path} (its header row)",
             column_types=[str] * len(header),
+            attributes=self._source.attributes,
         )
         at = _Position()
         rows = self._rows(lines, at, len(header), reader.erp_id_position, None if only is None else only.strip())

@@ -168,6 +168,7 @@ class OdbcFetch:
             tag_separator=self._source.tag_separator if self._source.tags_layout == "column" else None,
             where="the source query",
             column_types=types,
+            attributes=self._source.attributes,
         )
 
     @contextlib.contextmanager
