@@ -332,7 +332,7 @@ def request_password_reset(engine: Engine, config: Config, email: str) -> None:
             conn,
             account_id=account.id,
             kind=kind,
-            recipient=account.login,
+            recipient=account.email or account.login,
             locale=account.locale,
             actor=SELF_SERVICE_ACTOR,
             now=now,
@@ -348,7 +348,7 @@ def _pending_mail(conn: sa.Connection, account: Any, kind: str) -> int | None:
             outbox.c.account_id == account.id,
             outbox.c.kind == kind,
             outbox.c.status == "pending",
-            outbox.c.recipient == account.login,
+            outbox.c.recipient == (account.email or account.login),
         )
     ).scalar()
 
@@ -360,7 +360,13 @@ def _queue_or_hurry(conn: sa.Connection, account: Any, kind: str, actor: str, no
         conn.execute(outbox.update().where(outbox.c.id == existing).values(next_attempt_at=None))
         return int(existing)
     return queue_mail(
-        conn, account_id=account.id, kind=kind, recipient=account.login, locale=account.locale, actor=actor, now=now
+        conn,
+        account_id=account.id,
+        kind=kind,
+        recipient=account.email or account.login,
+        locale=account.locale,
+        actor=actor,
+        now=now,
     )
 
 

@@ -4,6 +4,9 @@ accounts as the sync leaves them; the commands run as the installed `integrator`
 
 from __future__ import annotations
 
+import email.message
+import email.parser
+import email.policy
 import json
 import os
 import subprocess
@@ -14,9 +17,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from support.mailstore import FAST_RETRY, mail_config, mail_row, queue
 
 from integrator.clock import utcnow
 from integrator.identity import identity_key
+from integrator.mail.delivery import deliver_pending
+from integrator.mail.templates import check_templates
+from integrator.portal import resend_activation, reset_password
 from integrator.store.db import open_store
 from integrator.store.queries import actions_of_run, customer_accounts, find_account, iter_accounts
 from integrator.store.schema import account_events, accounts, run_actions, runs
@@ -229,3 +236,80 @@ def test_history_show_has_a_contact_column_and_json_contact_ids(
     assert human.returncode == 0, human.stderr
     header = next(line for line in human.stdout.splitlines() if "action" in line and "reason" in line)
     assert "contact" in header
+
+
+# -- mail ------------------------------------------------------------------------------------------------------
+
+
+def delivered(folder: Path) -> list[email.message.EmailMessage]:
+    parser = email.parser.BytesParser(policy=email.policy.default)
+    return [parser.parsebytes(p.read_bytes()) for p in sorted(folder.glob("*.eml"))]
+
+
+def text_of(message: email.message.EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+@pytest.mark.parametrize("locale", ["pl", "en"])
+def test_a_contacts_activation_greets_the_person_and_shows_the_username_while_going_to_the_email(
+    tmp_path: Path, locale: str
+) -> None:
+    """A username account's mail is queued to its e-mail (as the sync does): it is delivered, not cancelled as a
+    changed login; the mail greets the contact person by name, is addressed to them, names their company and
+    shows the username as the login; a template can read the attributes."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    account_id = seed(engine, "12", "k/0012", contact_id="3", contact_name="Łucja Wąsik-Żak",
+                      email="lucja@dwanascie.example.pl", attributes={"credit_limit": "15000.00"})  # fmt: skip
+    queue(engine, account_id, recipient="lucja@dwanascie.example.pl", locale=locale)
+    own = seed(engine, "7", "biuro@siedem.example.pl")
+    queue(engine, own, locale=locale)
+    overrides = tmp_path / "templates" / locale
+    overrides.mkdir(parents=True)
+    subject = "Limit {{ attributes.get('credit_limit', 'none') }}"  # (undefined variables are errors)
+    (overrides / "activation_link.subject.j2").write_text(subject, encoding="utf-8")
+    folder = tmp_path / "mail"
+    config = mail_config(tmp_path, url, backend="file", file={"directory": str(folder)},
+                         templates_dir=str(tmp_path / "templates"))  # fmt: skip
+    report = deliver_pending(engine, config, retry=FAST_RETRY)
+    assert (report.sent, report.cancelled) == (2, 0)
+    contact, customer = delivered(folder)
+    assert contact["To"].addresses[0].addr_spec == "lucja@dwanascie.example.pl"
+    assert contact["To"].addresses[0].display_name == "Łucja Wąsik-Żak"
+    assert contact["Subject"] == "Limit 15000.00" and customer["Subject"] == "Limit none"
+    body = text_of(contact)
+    greeting = {"pl": "Dzień dobry, Łucja Wąsik-Żak,", "en": "Hello Łucja Wąsik-Żak,"}[locale]
+    assert body.startswith(greeting) and "Firma 12 sp. z o.o." in body
+    assert "Login: k/0012" in body and "lucja@dwanascie" not in body
+    plain = text_of(customer)
+    assert plain.startswith({"pl": "Dzień dobry,\n", "en": "Hello,\n"}[locale]) and "Firma 7 sp. z o.o." in plain
+    engine.dispose()
+
+
+def test_ops_credentials_for_a_username_account_go_to_its_email(tmp_path: Path) -> None:
+    """`resend-activation` and `reset-password` find a username account by its username and queue the mail to
+    its e-mail; a second request hurries that mail instead of queueing another."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    pending = seed(engine, "12", "k/0012", contact_id="3", email="kinga@dwanascie.example.pl")
+    active = seed(engine, "12", "k/0013", contact_id="4", email="tomasz@dwanascie.example.pl", status="active")
+    first = resend_activation(engine, "K/0012", "ops")
+    assert resend_activation(engine, "k/0012", "ops") == first
+    reset = reset_password(engine, "k/0013", "ops")
+    assert mail_row(engine, first)["recipient"] == "kinga@dwanascie.example.pl"
+    assert mail_row(engine, reset)["recipient"] == "tomasz@dwanascie.example.pl"
+    assert {mail_row(engine, m)["account_id"] for m in (first, reset)} == {pending, active}
+    engine.dispose()
+
+
+def test_check_templates_renders_a_contact_persons_mail_too(tmp_path: Path) -> None:
+    """An override broken only where an account has a contact person is found at setup, not in a customer's mail."""
+    folder = tmp_path / "templates" / "pl"
+    folder.mkdir(parents=True)
+    broken = "Dzień dobry{% if contact_name %}, {{ contact_nmae }}{% endif %},\n{{ link }}\n"
+    (folder / "activation_link.txt.j2").write_text(broken, encoding="utf-8")
+    config = mail_config(tmp_path, "sqlite://", templates_dir=str(tmp_path / "templates"))
+    problems = check_templates(config)
+    assert len(problems) == 1 and "pl/activation_link" in problems[0] and "contact_nmae" in problems[0]

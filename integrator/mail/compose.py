@@ -1,8 +1,10 @@
 """Composing one mail: which secret it carries, the template variables, and the finished `Outgoing`.
 
-Template variables (every template may use them): `locale`, `customer_name`, `login`, `old_login`, `portal_url`,
-`link` (link mode), `temporary_password` (password mode), `expires_at` (formatted, local time), `valid_hours`,
-`sender`, `sender_name`, `sender_email`, `reply_to`, `sales_rep_name`, `sales_rep_email`.
+Template variables (every template may use them): `locale`, `customer_name`, `contact_name` (the contact person
+an account is for, with a contacts source; else None), `login` (the account's: an e-mail, or a username with
+`[accounts] login = "username"`), `old_login`, `portal_url`, `link` (link mode), `temporary_password` (password
+mode), `expires_at` (formatted, local time), `valid_hours`, `sender`, `sender_name`, `sender_email`, `reply_to`,
+`sales_rep_name`, `sales_rep_email`, `attributes` (a dict of the `[source] attributes` columns; empty when none).
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def template_context(
     context: dict[str, Any] = {
         "locale": locale,
         "customer_name": account.get("name"),
-        "login": mail["recipient"],
+        "contact_name": account.get("contact_name"),
+        "login": account.get("login") or mail["recipient"],  # the recipient is the e-mail when logins are usernames
         "old_login": extra.get("old_login"),
         "portal_url": config.accounts.portal_url,
         "link": None,
@@ -93,6 +96,7 @@ def template_context(
         "reply_to": config.mail.reply_to,
         "sales_rep_name": account.get("sales_rep"),
         "sales_rep_email": account.get("sales_rep_email"),
+        "attributes": json.loads(account["attributes"]) if account.get("attributes") else {},
     }
     if secret is not None:
         if secret.kind in secrets.LINK_KINDS:
@@ -122,7 +126,7 @@ def compose(
         rendered,
         sender=config.mail.sender,
         recipient=mail["recipient"],
-        recipient_name=account.get("name"),
+        recipient_name=account.get("contact_name") or account.get("name"),
         reply_to=config.mail.reply_to,
         locale=locale,
         mail_id=mail["id"],

@@ -147,7 +147,7 @@ class _Batch:
         if mail.kind != "account_removed":
             if account.status == "removed":
                 return "account removed"
-            if account.login != mail.recipient:
+            if (account.email or account.login) != mail.recipient:  # the e-mail when logins are usernames
                 return "the account's login changed since this mail was queued"
         if mail.kind == "activation" and account.status == "active":
             return "account already activated"

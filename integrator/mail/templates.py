@@ -125,12 +125,14 @@ def render(env: jinja2.Environment, kind: str, mode: str, locale: str, context: 
     return Rendered(subject=subject, text=text, html=html)
 
 
-def sample_context(locale: str, mode: str) -> dict[str, Any]:
-    """Plausible values for every template variable (used by `check` and the tests)."""
+def sample_context(locale: str, mode: str, *, contact: bool = False) -> dict[str, Any]:
+    """Plausible values for every template variable (used by `check` and the tests): a per-customer account's,
+    or with `contact` the account of a contact person of that customer."""
     expires = datetime(2030, 1, 31, 14, 0) + timedelta(hours=48)
     return {
         "locale": locale,
         "customer_name": "Hurtownia Żółć & Syn <sp. z o.o.>",
+        "contact_name": "Łucja Wąsik-Żak" if contact else None,
         "login": "zamowienia@zolc.example.pl",
         "old_login": "biuro@zolc.example.pl",
         "portal_url": "https://b2b.example.com",
@@ -144,6 +146,7 @@ def sample_context(locale: str, mode: str) -> dict[str, Any]:
         "reply_to": "biuro@b2b.example.com",
         "sales_rep_name": "Łukasz Wąsowski",
         "sales_rep_email": "l.wasowski@b2b.example.com",
+        "attributes": {"credit_limit": "15000.00", "payment_terms": "przelew 14 dni"},
     }
 
 
@@ -188,7 +191,8 @@ def check_templates(config: Config) -> list[str]:
                     continue
                 where = f"{locale}/{template_stem(kind, mode)}"
                 try:
-                    rendered = render(env, kind, mode, locale, sample_context(locale, mode))
+                    for contact in (False, True):  # a customer's own account, and a contact person's
+                        rendered = render(env, kind, mode, locale, sample_context(locale, mode, contact=contact))
                 except Exception as exc:  # noqa: BLE001 - every template problem is reported, none raised
                     problems.append(f"{where}: {_describe(exc)}")
                     continue
