@@ -1,4 +1,4 @@
-"""What a connector is: something that streams `Record`s out of an ERP."""
+"""What a connector is: something that streams `Record`s (and, where configured, `Contact`s) out of an ERP."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from integrator.records import Record
+from integrator.records import Contact, Record
 
 __all__ = ["Connector", "LeaveOut", "SkipUnchanged"]
 
@@ -53,6 +53,18 @@ class Connector(Protocol):
         a row the caller needs no record for is then neither converted nor yielded. Connectors that cannot
         digest a row (one record from several rows) just leave `digest` empty. `leave_out`: see `LeaveOut`.
         """
+        ...
+
+    @property
+    def has_contacts(self) -> bool:
+        """Whether the source has contact persons (`[source] contacts_query` or `contacts_path`)."""
+        ...
+
+    def contacts(self, *, digest_key: bytes | None = None) -> Iterator[Contact]:
+        """Every contact person of the source, streamed, each with the keyed digest of its raw row when
+        `digest_key` is given. A contact row the connector cannot interpret is still yielded, with `problems`.
+        Raises `ConfigError` (when called) for a source without contacts, `SourceError` for one that cannot
+        be read."""
         ...
 
     def describe(self) -> str:

@@ -7,6 +7,9 @@ columns to the export's own headers. A line with the wrong number of fields is s
 A header that the configured delimiter leaves in one column while another common delimiter splits it (a
 comma file read with `;`, or the other way round) is a configuration error, found when the connector is made,
 before a sync starts: the message says which delimiter the header seems to use and which key to set.
+
+A contacts export (`[source] contacts_path`, one row per contact person) is read by `contacts()` with the same
+delimiter, encoding and rules for broken lines.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import IO, Any
 
 from integrator.config import SourceConfig
 from integrator.connectors.base import LeaveOut, SkipUnchanged
+from integrator.connectors.contact_values import CONTACT_COLUMNS, make_contact_reader
 from integrator.connectors.values import RowDigester, check_column_mapping, make_row_reader
 from integrator.errors import ConfigError, SourceError
-from integrator.records import Record
+from integrator.records import Contact, Record
 
 __all__ = ["CsvConnector"]
 
@@ -51,15 +55,19 @@ class CsvConnector:
         except LookupError:
             raise ConfigError(f"[source] encoding {source.encoding!r} is not a known text encoding") from None
         check_column_mapping(source.columns)
+        check_column_mapping(source.contact_columns, CONTACT_COLUMNS, "[source.contact_columns]", "contact")
         self._source = source
         self._path = Path(source.path)
-        self._check_delimiter()
+        self._contacts_path = None if source.contacts_path is None else Path(source.contacts_path)
+        self._check_delimiter(self._path)
+        if self._contacts_path is not None:
+            self._check_delimiter(self._contacts_path)
 
-    def _check_delimiter(self) -> None:
+    def _check_delimiter(self, path: Path) -> None:
         """Raise `ConfigError` when the header is one column with the configured delimiter but splits with
         another. A file that cannot be read yet is left alone: `records()` reports that."""
         try:
-            with self._path.open(encoding=self._source.encoding, newline="") as handle:
+            with path.open(encoding=self._source.encoding, newline="") as handle:
                 line = handle.readline().rstrip("\r\n").lstrip("\ufeff")
         except (OSError, UnicodeDecodeError):
             return
@@ -72,7 +80,7 @@ class CsvConnector:
             return
         shown = line if len(line) <= 120 else line[:117] + "..."
         raise ConfigError(
-            f"the CSV file {self._path}: its header row is one column with the configured delimiter "
+            f"the CSV file {path}: its header row is one column with the configured delimiter "
             f"{_name(configured)} ({shown!r}), but it looks {_DELIMITERS[likely]}-separated ({columns} columns); "
             f"set [source] delimiter = {json.dumps(likely)}"
         )
@@ -81,7 +89,49 @@ class CsvConnector:
         """One line for logs and `integrator check`."""
         layout = "one row per tag" if self._source.tags_layout == "rows" else "tags in one column"
         delimiter, encoding = self._source.delimiter, self._source.encoding
-        return f"csv {self._path} (delimiter {delimiter!r}, encoding {encoding}, {layout})"
+        contacts = f"; contacts {self._contacts_path}" if self._contacts_path is not None else ""
+        return f"csv {self._path} (delimiter {delimiter!r}, encoding {encoding}, {layout}){contacts}"
+
+    @property
+    def has_contacts(self) -> bool:
+        """Whether a contacts export is configured (`[source] contacts_path`)."""
+        return self._contacts_path is not None
+
+    def contacts(self, *, digest_key: bytes | None = None) -> Iterator[Contact]:
+        """Every row of the contacts export as a `Contact`, streamed; origins read "contacts line N of FILE".
+
+        Read with the customer file's delimiter and encoding; a line with the wrong number of fields is still
+        yielded, with a problem. With `digest_key`, each contact carries its raw row's keyed digest. Raises
+        `ConfigError` at once when no contacts export is configured.
+        """
+        if self._contacts_path is None:
+            raise ConfigError("no contacts source configured ([source] contacts_path)")
+        return self._contacts(self._contacts_path, digest_key)
+
+    def _contacts(self, path: Path, digest_key: bytes | None) -> Iterator[Contact]:
+        with self._open(path, "the contacts CSV file") as handle:
+            try:
+                lines = csv.reader(handle, delimiter=self._source.delimiter)
+                header = self._header(lines, path, "the contacts CSV file")
+                width = len(header)
+                reader = make_contact_reader(
+                    header,
+                    mapping=self._source.contact_columns,
+                    where=f"the contacts CSV file {path} (its header row)",
+                    column_types=[str] * width,
+                    attributes=self._source.attributes,
+                )
+                at = _Position()
+                rows = self._rows(
+                    lines, at, width, reader.erp_id_position, None, path, "contacts line ", f" of {path.name}"
+                )
+                convert = reader.convert
+                digest = None if digest_key is None else RowDigester(reader.erp_id_position, digest_key, [str] * width)
+                for row in rows:
+                    contact = convert(row, at.origin, "" if digest is None else digest.digest(row))
+                    yield contact if at.flaw is None else contact._replace(problems=(*contact.problems, at.flaw))
+            except UnicodeDecodeError as exc:
+                raise self._decode_error(exc, path) from None
 
     def records(
         self,
@@ -94,25 +144,25 @@ class CsvConnector:
         """Every record in the file, streamed; with `only`, just that erp_id's (`digest_key`, `skip`: see
         `connectors.base.Connector.records`). `leave_out` is not taken up: the file is read in this process,
         and `skip` counts untagged rows as cheaply."""
-        with self._open() as handle:
+        with self._open(self._path) as handle:
             try:
                 yield from self._read(handle, only, digest_key, skip)
             except UnicodeDecodeError as exc:
-                raise self._decode_error(exc) from None
+                raise self._decode_error(exc, self._path) from None
 
-    def _open(self) -> IO[str]:
+    def _open(self, path: Path, what: str = "the CSV file") -> IO[str]:
         try:
-            return self._path.open(encoding=self._source.encoding, newline="")
+            return path.open(encoding=self._source.encoding, newline="")
         except FileNotFoundError:
-            raise SourceError(f"the CSV file {self._path} does not exist") from None
+            raise SourceError(f"{what} {path} does not exist") from None
         except OSError as exc:
-            raise SourceError(f"cannot open the CSV file {self._path}: {exc.strerror}") from None
+            raise SourceError(f"cannot open {what} {path}: {exc.strerror}") from None
 
     def _read(
         self, handle: IO[str], only: str | None, digest_key: bytes | None = None, skip: SkipUnchanged | None = None
     ) -> Iterator[Record]:
         lines = csv.reader(handle, delimiter=self._source.delimiter)
-        header = self._header(lines)
+        header = self._header(lines, self._path)
         reader = make_row_reader(
             header,
             mapping=self._source.columns,
@@ -122,7 +172,8 @@ class CsvConnector:
             attributes=self._source.attributes,
         )
         at = _Position()
-        rows = self._rows(lines, at, len(header), reader.erp_id_position, None if only is None else only.strip())
+        only = None if only is None else only.strip()
+        rows = self._rows(lines, at, len(header), reader.erp_id_position, only, self._path, f"{self._path.name}:line ")
         if self._source.tags_layout == "rows":
             yield from reader.grouped(rows, lambda _: at.origin, "sort the file by erp_id", lambda _: at.flaw)
             return
@@ -142,27 +193,38 @@ class CsvConnector:
             record = convert(row, at.origin, digest)
             yield record if at.flaw is None else record._replace(problems=(*record.problems, at.flaw))
 
-    def _header(self, lines: Any) -> list[str]:
+    def _header(self, lines: Any, path: Path, what: str = "the CSV file") -> list[str]:
         try:
             header: list[str] = next(lines)
         except StopIteration:
-            raise SourceError(f"the CSV file {self._path} is empty; it needs a header row") from None
+            raise SourceError(f"{what} {path} is empty; it needs a header row") from None
         except csv.Error as exc:
-            raise SourceError(f"{self._path}: line 1: malformed CSV: {exc}") from None
+            raise SourceError(f"{path}: line 1: malformed CSV: {exc}") from None
         if not any(cell.strip() for cell in header):
-            raise SourceError(f"the CSV file {self._path} starts with a blank line; it needs a header row")
+            raise SourceError(f"{what} {path} starts with a blank line; it needs a header row")
         return header
 
-    def _rows(self, lines: Any, at: _Position, width: int, erp_at: int, only: str | None) -> Iterator[list[str]]:
-        """Data rows padded to the header's width, `at` describing each; blank lines skipped."""
-        name, last_line = self._path.name, 1
+    def _rows(
+        self,
+        lines: Any,
+        at: _Position,
+        width: int,
+        erp_at: int,
+        only: str | None,
+        path: Path,
+        before: str,
+        after: str = "",
+    ) -> Iterator[list[str]]:
+        """Data rows of `path` padded to the header's width, `at` describing each (origin: `before`, the line
+        number, `after`); blank lines skipped."""
+        last_line = 1
         while True:
             try:
                 row: list[str] = next(lines)
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise SourceError(f"{self._path}: line {lines.line_num}: malformed CSV: {exc}") from None
+                raise SourceError(f"{path}: line {lines.line_num}: malformed CSV: {exc}") from None
             first_line, last_line = last_line + 1, lines.line_num
             size = len(row)
             if (size <= erp_at or not row[erp_at].strip()) and not any(map(str.strip, row)):
@@ -171,15 +233,15 @@ class CsvConnector:
                 row = (row + [""] * width)[:width]
             if only is not None and row[erp_at].strip() != only:
                 continue
-            at.origin = f"{name}:line {first_line}"
+            at.origin = f"{before}{first_line}{after}"
             at.flaw = None if size == width else f"line has {size} fields, the header has {width}"
             yield row
 
-    def _decode_error(self, exc: UnicodeDecodeError) -> SourceError:
-        line = _first_undecodable_line(self._path, self._source.encoding)
+    def _decode_error(self, exc: UnicodeDecodeError, path: Path) -> SourceError:
+        line = _first_undecodable_line(path, self._source.encoding)
         where = f"line {line}" if line else "the file"
         return SourceError(
-            f"{self._path}: {where} is not valid {self._source.encoding} text ({exc.reason}); "
+            f"{path}: {where} is not valid {self._source.encoding} text ({exc.reason}); "
             "set [source] encoding to the file's encoding (e.g. cp1250 or utf-8)"
         )
 

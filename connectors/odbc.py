@@ -4,6 +4,9 @@ The fetch itself (connect, run the query, `fetchmany`; errors in the consultant'
 is `odbc_fetch`, and it runs in a reader process of its own (`read_ahead`), so that reading the ERP and judging
 its rows use two cores. This side turns the batches the reader sends into `Record`s, with their digests, and
 skips the rows the sync knows are unchanged.
+
+The contacts query (`contacts()`) is read here, in-process, through the same `OdbcFetch` machinery (connection,
+retries, timeouts, errors with the password masked), streamed with `fetchmany`.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from integrator.connectors.odbc_fetch import (
 )
 from integrator.connectors.read_ahead import ReaderProcess
 from integrator.connectors.values import RowDigester
-from integrator.errors import SourceError
-from integrator.records import Record
+from integrator.errors import ConfigError, SourceError
+from integrator.logs import get_logger
+from integrator.records import Contact, Record
 
 if TYPE_CHECKING:
     from integrator.config import SourceConfig
@@ -50,7 +54,8 @@ class OdbcConnector:
         """`retry_wait`: the first backoff in seconds between connection attempts (doubling after each).
 
         Raises `ConfigError` for a bad column mapping or an unusable preset, before anything connects."""
-        self._fetch = OdbcFetch(source)  # checks the config here; the reader process builds its own to read
+        # Checks the config here and reads contacts; the reader process builds its own to read customers.
+        self._fetch = OdbcFetch(source, retry_wait=retry_wait)
         self._source = source
         self._retry_wait = retry_wait
 
@@ -62,6 +67,40 @@ class OdbcConnector:
     def describe(self) -> str:
         """One line for logs and `integrator check`: where, what and how, with the password masked."""
         return self._fetch.describe()
+
+    @property
+    def has_contacts(self) -> bool:
+        """Whether a contacts query is configured (`[source] contacts_query`)."""
+        return self._fetch.has_contacts
+
+    def contacts(self, *, digest_key: bytes | None = None) -> Iterator[Contact]:
+        """Every row of the contacts query as a `Contact`, streamed; origins read "contacts row N".
+
+        With `digest_key`, each contact carries its raw row's keyed digest. Raises `ConfigError` at once when no
+        contacts query is configured; `SourceError` (at the first contact) when it cannot be read or lacks a
+        required column.
+        """
+        if not self.has_contacts:
+            raise ConfigError("no contacts source configured ([source] contacts_query)")
+        return self._contacts(digest_key)
+
+    def _contacts(self, digest_key: bytes | None) -> Iterator[Contact]:
+        log = get_logger("integrator.connectors.odbc")
+        with self._fetch.open_contacts(log.warning) as (names, types, batches):
+            reader = self._fetch.contact_reader(names, types)
+            convert = reader.convert
+            number = 0
+            if digest_key is None:
+                for batch in batches:
+                    for row in batch:
+                        number += 1
+                        yield convert(row, f"contacts row {number}")
+                return
+            digest = RowDigester(reader.erp_id_position, digest_key, types).digest
+            for batch in batches:
+                for row in batch:
+                    number += 1
+                    yield convert(row, f"contacts row {number}", digest(row))
 
     def records(
         self,

@@ -1,7 +1,8 @@
 """Reading an ODBC source here, in this process: connect (with retries), run the query, `fetchmany` its rows.
 
 This is what the ODBC connector's reader process runs (`read_ahead_child`); the connector itself (`odbc`) builds
-an `OdbcFetch` only to check the source config and to describe it. Every pyodbc error is turned into a
+an `OdbcFetch` to check the source config and to describe it, and reads the contacts query with it in-process
+(`open_contacts`: a smaller read, where a second process would not pay). Every pyodbc error is turned into a
 `SourceError` that says what went wrong in the consultant's terms (driver not installed, DSN not defined, the
 query failed, the connection was lost mid-read), and nothing shown to anyone (errors, logs, `describe()`)
 carries the connection string's password.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyodbc
 
+from integrator.connectors.contact_values import CONTACT_COLUMNS, ContactReader, make_contact_reader
 from integrator.connectors.values import RowReader, check_column_mapping, make_row_reader
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 
@@ -138,6 +140,7 @@ class OdbcFetch:
         if source.kind != "odbc":
             raise ConfigError(f"OdbcConnector needs kind = 'odbc', got {source.kind!r}")
         check_column_mapping(source.columns)
+        check_column_mapping(source.contact_columns, CONTACT_COLUMNS, "[source.contact_columns]", "contact")
         self._source = source
         self._connection_string = (
             _streaming(source.connection_string, source.fetch_size) if source.connection_string else f"DSN={source.dsn}"
@@ -147,6 +150,7 @@ class OdbcFetch:
             self._query = _clean_query(load_preset(source.preset, source.preset_options))
         else:
             self._query = _clean_query(source.query or "")
+        self._contacts_query = _clean_query(source.contacts_query) if source.contacts_query else None
         self._retry_wait = retry_wait
 
     @property
@@ -158,7 +162,13 @@ class OdbcFetch:
         """One line for logs and `integrator check`: where, what and how, with the password masked."""
         what = f"preset {self._source.preset}" if self._source.preset else "query " + _shorten(self._query)
         layout = "one row per tag" if self._source.tags_layout == "rows" else "tags in one column"
-        return f"odbc {self._redact(self._connection_string)}: {what} ({layout})"
+        contacts = f"; contacts query {_shorten(self._contacts_query)}" if self._contacts_query else ""
+        return f"odbc {self._redact(self._connection_string)}: {what} ({layout}){contacts}"
+
+    @property
+    def has_contacts(self) -> bool:
+        """Whether `[source] contacts_query` is set."""
+        return self._contacts_query is not None
 
     def row_reader(self, names: list[str], types: list[Any]) -> RowReader:
         """The reader of this source's rows, for a result with these column names and Python types."""
@@ -171,6 +181,16 @@ class OdbcFetch:
             attributes=self._source.attributes,
         )
 
+    def contact_reader(self, names: list[str], types: list[Any]) -> ContactReader:
+        """The reader of the contacts query's rows, for a result with these column names and Python types."""
+        return make_contact_reader(
+            names,
+            mapping=self._source.contact_columns,
+            where="the contacts query",
+            column_types=types,
+            attributes=self._source.attributes,
+        )
+
     @contextlib.contextmanager
     def open_result(self, only: str | None, warn: Warn) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
         """Connect and run the query: (column names, column types, batches of rows); `warn` reports what goes
@@ -178,12 +198,34 @@ class OdbcFetch:
 
         The columns are checked for the required ones before anything is returned.
         """
+        with self._result(warn, lambda connection, cursor: self._execute(connection, cursor, only)) as result:
+            yield result
+
+    @contextlib.contextmanager
+    def open_contacts(self, warn: Warn) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
+        """Connect and run `contacts_query`, like `open_result` (same connection settings, retries, timeouts,
+        errors); the columns are checked by `contact_reader`. Raises `ConfigError` when none is configured."""
+        query = self._contacts_query
+        if query is None:
+            raise ConfigError("no contacts source configured ([source] contacts_query)")
+
+        def execute(connection: pyodbc.Connection, cursor: pyodbc.Cursor) -> None:
+            self._run(cursor, query, shown=query, what="the contacts query")
+
+        with self._result(warn, execute, what="the contacts query") as result:
+            yield result
+
+    @contextlib.contextmanager
+    def _result(
+        self, warn: Warn, execute: Callable[[pyodbc.Connection, pyodbc.Cursor], Any], what: str = "the source"
+    ) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
         connection = self._connect(warn)
         try:
             cursor = connection.cursor()
-            self._execute(connection, cursor, only)
+            execute(connection, cursor)
             description = cursor.description or ()
-            yield [column[0] for column in description], [column[1] for column in description], self._batches(cursor)
+            names, types = [column[0] for column in description], [column[1] for column in description]
+            yield names, types, self._batches(cursor, what)
         except pyodbc.Error as exc:  # a call not wrapped more precisely below (cursor(), getinfo())
             raise SourceError(f"ODBC error on {self.describe()}: {self._redact(_state_and_message(exc)[1])}") from None
         finally:
@@ -287,32 +329,38 @@ class OdbcFetch:
             return self._query
         return _TRAILING_ORDER_BY.sub("", self._query).rstrip()
 
-    def _run(self, cursor: pyodbc.Cursor, sql: str, *parameters: Any) -> None:
+    def _run(
+        self,
+        cursor: pyodbc.Cursor,
+        sql: str,
+        *parameters: Any,
+        shown: str | None = None,
+        what: str = "the source query",
+    ) -> None:
+        """Execute `sql`; an error names `what` failed and shows `shown` (the consultant's query, by default)."""
         try:
             cursor.execute(sql, *parameters)
         except pyodbc.Error as exc:
             state, message = _state_and_message(exc)
             if state in _TRANSIENT_STATES:
                 raise TransientSourceError(
-                    f"the source query timed out (query_timeout = {self._source.query_timeout} s): "
-                    f"{self._redact(message)}"
+                    f"{what} timed out (query_timeout = {self._source.query_timeout} s): {self._redact(message)}"
                 ) from None
-            raise SourceError(
-                f"the source query failed: {self._redact(message)}\n  query: {_shorten(self._query, 200)}"
-            ) from None
+            query = self._query if shown is None else shown
+            raise SourceError(f"{what} failed: {self._redact(message)}\n  query: {_shorten(query, 200)}") from None
 
     def _reader_of(self, cursor: pyodbc.Cursor) -> RowReader:
         description = cursor.description or ()
         return self.row_reader([column[0] for column in description], [column[1] for column in description])
 
-    def _batches(self, cursor: pyodbc.Cursor) -> Iterator[list[pyodbc.Row]]:
+    def _batches(self, cursor: pyodbc.Cursor, what: str = "the source") -> Iterator[list[pyodbc.Row]]:
         """`fetchmany` batches until the result ends; a driver error mid-read is a `SourceError`."""
         fetch, size, read = cursor.fetchmany, read_chunk(self._source.fetch_size), 0
         while True:
             try:
                 batch = fetch(size)
             except pyodbc.Error as exc:
-                raise self._read_error(exc, read) from None
+                raise self._read_error(exc, read, what) from None
             except UnicodeDecodeError as exc:
                 raise SourceError(
                     f"the driver returned text that is not valid {exc.encoding} after {read} rows ({exc.reason}): "
@@ -323,14 +371,12 @@ class OdbcFetch:
             read += len(batch)
             yield batch
 
-    def _read_error(self, exc: pyodbc.Error, read: int) -> SourceError:
+    def _read_error(self, exc: pyodbc.Error, read: int, what: str = "the source") -> SourceError:
         state, message = _state_and_message(exc)
         message, where = self._redact(message), self._redact(self._connection_string)
         if state.startswith("08") or state in _CONNECTION_LOST_STATES or "connection" in message.lower():
-            return TransientSourceError(
-                f"lost connection while reading the source ({where}) after {read} rows: {message}"
-            )
-        return SourceError(f"reading the source ({where}) failed after {read} rows: {message}")
+            return TransientSourceError(f"lost connection while reading {what} ({where}) after {read} rows: {message}")
+        return SourceError(f"reading {what} ({where}) failed after {read} rows: {message}")
 
     def _redact(self, text: str) -> str:
         return redact_secrets(text, self._secrets)
