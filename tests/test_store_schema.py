@@ -91,3 +91,22 @@ def test_a_new_sqlite_store_gets_large_pages_and_an_existing_one_keeps_its_own(t
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar() == 0
     existing.dispose()
+
+
+def test_logins_and_keys_are_compared_exactly_on_every_store(store_url: str) -> None:
+    """`café` is not `cafe`, `A1` is not `a1`: two live accounts may hold them, and a lookup finds its own (MariaDB's
+    default collation would take them for one)."""
+    engine = open_store(store_url)
+    now = utcnow()
+    rows = [
+        {"id": account_id, "erp_id": key, "login": login, "live_login": login, "live_erp_id": key, "live_key": key,
+         "status": "active", "blocked": False, "must_change_password": False, "fingerprint": "0" * 16,
+         "created_at": now, "updated_at": now}
+        for account_id, key, login in (("a", "A1", "jan@café.pl"), ("b", "a1", "jan@cafe.pl"))
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(accounts.insert(), rows)
+        found = conn.execute(sa.select(accounts.c.id).where(accounts.c.live_login == "jan@cafe.pl")).scalars().all()
+        keyed = conn.execute(sa.select(accounts.c.id).where(accounts.c.live_key == "a1")).scalars().all()
+    assert (found, keyed) == (["b"], ["b"])
+    engine.dispose()

@@ -43,6 +43,13 @@ __all__ = [
 metadata = MetaData()
 
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+Login = String(320).with_variant(mysql.VARCHAR(320, collation="utf8mb4_bin"), "mysql", "mariadb")
+"""A login compared exactly: MariaDB's default collation would take `café` for `cafe` and `A` for `a`, so its
+unique index and the portal's lookups would treat two different logins as one. Logins are normalised before they
+are stored, so an exact comparison is the right one everywhere."""
+IdentityKey = String(200).with_variant(mysql.VARCHAR(200, collation="utf8mb4_bin"), "mysql", "mariadb")
+"""An identity key compared exactly, like a login: ERP ids `a1` and `A1` are two customers."""
 """Microsecond timestamps everywhere (MariaDB's DATETIME would otherwise drop fractions of a second)."""
 
 ACCOUNT_STATUSES = ("pending_activation", "active", "removed")
@@ -57,13 +64,13 @@ accounts = Table(
         String(64),
         comment="the ERP contact person this account is for; NULL for a per-customer account (no contacts source)",
     ),
-    Column("login", String(320), nullable=False, comment="the normalised e-mail, or the username ([accounts] login)"),
+    Column("login", Login, nullable=False, comment="the normalised e-mail, or the username ([accounts] login)"),
     Column("email", String(320), comment="where mail goes when the login is a username; NULL: the login is the e-mail"),
-    Column("live_login", String(320), comment="= login while live, NULL once removed (unique)"),
+    Column("live_login", Login, comment="= login while live, NULL once removed (unique)"),
     Column("live_erp_id", String(64), comment="= erp_id while live, NULL once removed"),
     Column(
         "live_key",
-        String(200),
+        IdentityKey,
         comment="while live: the identity key (erp_id; erp_id, U+001F, contact_id for a contact), NULL once removed "
         "(unique)",
     ),
