@@ -38,6 +38,8 @@ class ContactJoin:
         """erp_id -> why the customer's row could not be read (its contacts are quarantined)."""
         self.eligible: set[str] = set()
         """Customers that meet their own rules (a contact of theirs may get an account)."""
+        self.served: set[str] = set()
+        """Customers with at least one contact that passes every rule (`contact_eligible`)."""
         self._rules = customer_rules
         self._tag = frozenset({tag})
         self._only = only
@@ -103,11 +105,15 @@ class ContactJoin:
         )
 
     # -- after the reconciler ----------------------------------------------------------------------------------
-    def report_without_contact(self, kept_keys: Iterable[str], plan: Plan) -> None:
-        """Add `no_eligible_contact` to `plan` for every eligible customer none of whose contacts keeps or gets an
-        account (with `only`, for that customer alone)."""
-        served = {key.partition(KEY_SEPARATOR)[0] for key in kept_keys}
-        unserved = sorted(self.eligible - served)
+    def contact_eligible(self, key: str) -> None:
+        """The reconciler's `on_eligible`: the contact of this key passed every rule."""
+        self.served.add(key.partition(KEY_SEPARATOR)[0])
+
+    def report_without_contact(self, plan: Plan) -> None:
+        """Add `no_eligible_contact` to `plan` for every eligible customer none of whose contacts passes the rules
+        (with `only`, for that customer alone). A contact that passes them but loses its login to another is
+        eligible: its customer is told `duplicate_email` for it, not this."""
+        unserved = sorted(self.eligible - self.served)
         if self._only is not None:
             unserved = [erp_id for erp_id in unserved if erp_id == self._only]
         for erp_id in unserved:
@@ -119,13 +125,14 @@ class ContactJoin:
 def _merged(
     customer: tuple[tuple[str, object], ...], contact: tuple[tuple[str, object], ...]
 ) -> tuple[tuple[str, object], ...]:
-    """The customer's attributes, overridden by the contact's own where the contacts query has the column."""
+    """The customer's attributes, overridden by the contact's own where the contacts query has the column and the
+    contact a value (a contact without one has its customer's)."""
     if not contact:
         return customer
     if not customer:
         return contact
     values = dict(customer)
-    values.update(contact)
+    values.update((name, value) for name, value in contact if value is not None)
     return tuple(values.items())
 
 

@@ -170,7 +170,8 @@ class Reconciler:
     `scope`: when set (`sync --only ERP_ID`), only that customer (or its contacts) may be removed for being
     absent. `tag`: the normalised eligibility tag, letting `skip` leave out untagged rows without judging them.
     `login(record)`: the login a record asks for (the normalised e-mail unless `[accounts] login = "username"`);
-    `duplicate_reason`: the code its losers get. With a contacts source, the records fed are one per contact and
+    `duplicate_reason`: the code its losers get; `on_eligible(key)`: told of every record that passes the rules
+    (before the login contest). With a contacts source, the records fed are one per contact and
     each record's `erp_id` is the contact's identity key (`integrator.identity`): every rule here then holds per
     contact.
     """
@@ -186,6 +187,7 @@ class Reconciler:
         tag: str | None = None,
         login: Callable[[Record], str] | None = None,
         duplicate_reason: str = DUPLICATE_EMAIL,
+        on_eligible: Callable[[str], None] | None = None,
     ) -> None:
         self._fingerprints = ledger
         self._lookups = lookups
@@ -204,6 +206,7 @@ class Reconciler:
         self._unkeyed = 0
         self._login = login or _email_login
         self._duplicate = duplicate_reason
+        self._on_eligible = on_eligible
         self.plan = Plan(live_before=len(ledger))
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -265,6 +268,8 @@ class Reconciler:
         if not verdict.keep:
             self._reject(record, verdict.reasons, live=live)
             return
+        if self._on_eligible is not None:
+            self._on_eligible(erp_id)
         login = self._login(record)
         if not self._contest(login, erp_id):
             return
@@ -370,14 +375,6 @@ class Reconciler:
         customer's own (its per-customer account, or any of its contacts')."""
         scope = self._scope
         return scope is None or key == scope or key.startswith(scope + KEY_SEPARATOR)
-
-    def kept_keys(self) -> set[str]:
-        """After `finish()`: the keys that have a live account once the plan is applied (created, updated, or
-        left as they are, losers of a login contest that keep their old login included)."""
-        removed = {r.erp_id for r in self.plan.removals}
-        kept = self._staged_new | self._staged_updates
-        kept.update(key for key in self._seen if key not in self._rejected_live and key not in removed)
-        return kept
 
     def _settle_logins(self, removed: set[str]) -> None:
         """A live account that stays, and does not move to another login, keeps the login it holds; whoever

@@ -295,6 +295,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             tag=None if contacts else normalize_tag(config.rules.tag),
             login=login_function(config.accounts.login),
             duplicate_reason=DUPLICATE_USERNAME if username else DUPLICATE_EMAIL,
+            on_eligible=join.contact_eligible if contacts else None,
         )
         plan = reconciler.plan
         if contacts:
@@ -315,7 +316,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             staging.start_minting()  # the new ids are made while the plan is settled and applied
         plan = reconciler.finish()
         if contacts:
-            join.report_without_contact(reconciler.kept_keys(), plan)
+            join.report_without_contact(plan)
         staging.drop_erp_ids(sorted(plan.unstaged))
         conn.commit()
         applier = Applier(

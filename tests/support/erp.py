@@ -75,13 +75,14 @@ class SqliteErp:
                 list(row.values()),
             )
 
-    def set_contact(self, erp_id: int, contact_id: int, **fields: Any) -> None:
-        """Change fields of one contact (`erp_id` may be among them: the contact moves to another customer)."""
+    def set_contact(self, customer: int, contact_id: int, **fields: Any) -> None:
+        """Change fields of one contact of `customer` (`erp_id` may be among them: the contact moves to another
+        customer)."""
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self._db() as db:
             db.execute(
                 f"UPDATE contacts SET {assignments} WHERE erp_id = ? AND contact_id = ?",
-                [*fields.values(), erp_id, contact_id],
+                [*fields.values(), customer, contact_id],
             )
 
     def delete_contact(self, erp_id: int, contact_id: int) -> None:
