@@ -33,7 +33,9 @@ class ContactJoin:
         """`customer_rules`: the rules a customer itself meets (`build_customer_engine`); `tag`: the normalised
         access tag, given to a contact whose customer is unknown so that it is judged on its own reason."""
         self.customers: dict[str, Record] = {}
-        """erp_id -> the customer's record, for every customer row that could be read."""
+        """erp_id -> the customer's record, for every customer row that could be read; an untagged customer's is
+        one shared placeholder without fields (none of its contacts can be eligible, so none needs them): a third
+        of a million-customer ERP then costs a dict entry each."""
         self.unreadable: dict[str, str] = {}
         """erp_id -> why the customer's row could not be read (its contacts are quarantined)."""
         self.eligible: set[str] = set()
@@ -42,6 +44,7 @@ class ContactJoin:
         """Customers with at least one contact that passes every rule (`contact_eligible`)."""
         self._rules = customer_rules
         self._tag = frozenset({tag})
+        self._untagged = Record(erp_id="", name=None, email=None, tags=frozenset())
         self._only = only
 
     # -- customers -------------------------------------------------------------------------------------------
@@ -59,6 +62,9 @@ class ContactJoin:
                 plan.rejected += 1
                 plan.rejected_by_reason[DUPLICATE_ERP_ID] += 1
                 plan.rejections.append(Rejection(erp_id, (DUPLICATE_ERP_ID,), record.origin))
+                continue
+            if not self._tag <= record.tags:
+                self.customers[erp_id] = self._untagged
                 continue
             self.customers[erp_id] = record
             try:
