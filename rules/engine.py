@@ -19,7 +19,15 @@ from integrator.rules.exclude import exclude_rule
 from integrator.rules.reasons import describe
 from integrator.rules.tag import TagRule
 
-__all__ = ["RuleEngine", "RuleError", "RuleResult", "build_contact_engine", "build_customer_engine", "build_engine"]
+__all__ = [
+    "RuleEngine",
+    "RuleError",
+    "RuleResult",
+    "build_contact_engine",
+    "build_customer_engine",
+    "build_engine",
+    "contact_engine",
+]
 
 
 class RuleError(IntegratorError):
@@ -116,6 +124,15 @@ def build_contact_engine(config: RulesConfig, customers: Container[str], *, logi
     if login == "username":
         rules.append(UsernameRule())
     return RuleEngine(rules + _consultant_rules(config))
+
+
+def contact_engine(login: str = "email") -> RuleEngine:
+    """A contact's own rules alone (active, access, e-mail, username), for `integrator check`, which shows the
+    first contacts without reading every customer."""
+    rules: list[Rule] = [ContactRule(), EmailRule()]
+    if login == "username":
+        rules.append(UsernameRule())
+    return RuleEngine(rules)
 
 
 def build_customer_engine(config: RulesConfig) -> RuleEngine:

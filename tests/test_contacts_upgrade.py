@@ -211,3 +211,26 @@ def test_live_accounts_are_always_the_eligible_contacts_with_unique_logins(
         assert set(wanted) <= set(held.values())  # every login an eligible contact asks for is held
         # An eligible contact without an account lost its login to another; a loser that was live keeps its old one.
         assert all(key in held or login in held.values() for key, login in eligible.items())
+
+
+def test_check_shows_the_first_customers_and_contacts_with_their_own_verdicts(tmp_path: Path, sqlite_odbc: str) -> None:
+    """`integrator check --json` on a contacts source: customers judged by their own rules (their e-mail is not
+    theirs to give), contacts by theirs, each contact with the login it would have."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    erp.add(1)
+    erp.add(2, tags="hurt", email="")
+    erp.add_contact(1, 1, email="Anna@Example.pl")
+    erp.add_contact(1, 2, access=0)
+    erp.add_contact(2, 1, email="zly@@adres")
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path, source=erp.contacts_source())
+    checked = integrator_json(config, "check")
+    assert [(r["erp_id"], r["verdict"]) for r in checked["records"]] == [
+        ("1", "eligible"),
+        ("2", "left out: missing_tag"),
+    ]
+    assert [(c["erp_id"], c["contact_id"], c["login"], c["verdict"]) for c in checked["contacts"]] == [
+        ("1", "1", "anna@example.pl", "eligible if its customer is"),
+        ("1", "2", "osoba2.k1@example.pl", "left out: no_access"),
+        ("2", "1", "zly@@adres", "left out: invalid_email"),
+    ]
+    assert {c["check"]: c["ok"] for c in checked["checks"]}["contacts"] == "yes"
