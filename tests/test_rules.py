@@ -12,15 +12,21 @@ from integrator.config import RulesConfig, config_from_dict
 from integrator.errors import ConfigError, IntegratorError
 from integrator.records import Record
 from integrator.rules import (
+    CONTACT_INACTIVE,
     DESCRIPTIONS,
     DUPLICATE_EMAIL,
     DUPLICATE_ERP_ID,
+    DUPLICATE_USERNAME,
     INACTIVE,
     INVALID_EMAIL,
     KEEP,
     MISSING_EMAIL,
     MISSING_TAG,
+    MISSING_USERNAME,
+    NO_ACCESS,
+    NO_ELIGIBLE_CONTACT,
     RULE_KINDS,
+    UNKNOWN_CUSTOMER,
     ActiveRule,
     EqualsRule,
     InRule,
@@ -309,7 +315,8 @@ def test_engine_accepts_any_sequence_of_rules() -> None:
 
 def test_every_reason_code_has_a_description() -> None:
     """Reports can describe every built-in code, including the ones the sync decides."""
-    codes = {MISSING_TAG, INACTIVE, MISSING_EMAIL, INVALID_EMAIL, DUPLICATE_EMAIL, DUPLICATE_ERP_ID}
+    codes = {MISSING_TAG, INACTIVE, MISSING_EMAIL, INVALID_EMAIL, DUPLICATE_EMAIL, DUPLICATE_ERP_ID, UNKNOWN_CUSTOMER,
+             CONTACT_INACTIVE, NO_ACCESS, MISSING_USERNAME, DUPLICATE_USERNAME, NO_ELIGIBLE_CONTACT}  # fmt: skip
     assert set(DESCRIPTIONS) == codes
     assert all(describe(code) and "{" not in describe(code) for code in codes)
 
