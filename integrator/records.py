@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import unicodedata
 from datetime import date
 from decimal import Decimal
@@ -159,11 +160,13 @@ def attributes_json(pairs: tuple[tuple[str, Any], ...]) -> str | None:
 
     Keys sorted, no spaces, non-ASCII kept as is. Decimals are written as exact strings (`"12.50"`), not
     numbers, so no value changes by a float round trip in a reader of the JSON; dates and datetimes as ISO 8601
-    strings; any other value JSON cannot hold as its `str()`.
+    strings; any other value JSON cannot hold as its `str()`, a float that is not finite too (`"NaN"`, `"inf"`:
+    bare NaN is not JSON, and a portal's parser would refuse the whole object).
     """
     if not pairs:
         return None
-    return json.dumps(dict(pairs), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_value)
+    values = {name: str(v) if v.__class__ is float and not math.isfinite(v) else v for name, v in pairs}
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_value)
 
 
 EMAIL_VALIDATOR_OPTIONS: dict[str, Any] = {

@@ -4,6 +4,7 @@ PostgreSQL, and CSV exports in UTF-8 and cp1250; plus the config keys that ask f
 from __future__ import annotations
 
 import datetime
+import json
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
@@ -461,3 +462,10 @@ def test_contact_columns_keys_are_checked(tmp_path: Path) -> None:
     source = SourceConfig(kind="csv", path=path, contacts_path=path, contact_columns={"mail": "E-mail"})
     with pytest.raises(ConfigError, match=r"\[source.contact_columns\] 'mail' is not a contact column"):
         make_connector(source)
+
+
+def test_attributes_json_writes_non_finite_floats_as_text() -> None:
+    """NaN and infinities are not JSON: stored as their text, so a portal's strict parser reads the object."""
+    text = attributes_json((("limit", float("nan")), ("max", float("inf")), ("min", float("-inf")), ("ok", 1.5)))
+    assert text == '{"limit":"nan","max":"inf","min":"-inf","ok":1.5}'
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in {text}"))
