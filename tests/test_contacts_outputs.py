@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from support.erp import SqliteErp
 from support.mailstore import FAST_RETRY, mail_config, mail_row, queue
 
 from integrator.clock import utcnow
@@ -313,3 +314,144 @@ def test_check_templates_renders_a_contact_persons_mail_too(tmp_path: Path) -> N
     config = mail_config(tmp_path, "sqlite://", templates_dir=str(tmp_path / "templates"))
     problems = check_templates(config)
     assert len(problems) == 1 and "pl/activation_link" in problems[0] and "contact_nmae" in problems[0]
+
+
+# -- explain and report with a contacts source (the sync's own records) -------------------------------------------
+
+
+def contacts_site(tmp_path: Path, *, login: str = "email") -> tuple[SqliteErp, Path]:
+    """Customer 1 with three contacts (one eligible, one with access off, one inactive) and attributes; 2 untagged
+    and inactive;
+    3 and 4 whose contacts share an e-mail (3 keeps it, so 4 has no eligible contact); 5 tagged without contacts;
+    a contact of customer 9, which the customer query does not return. Config file next to the ERP."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    erp.add(1, credit_limit="15000.00", payment_terms="przelew 14 dni, płatne w złotych", username="k/0001")
+    erp.add(2, tags="vip", active=0)
+    erp.add(3)
+    erp.add(4)
+    erp.add(5)
+    erp.add_contact(1, 1, name="Anna Łęcka", username="anna.l")
+    erp.add_contact(1, 2, name="Jan Żak", access=0)
+    erp.add_contact(1, 3, name="Łucja Sęk", active=0)
+    erp.add_contact(2, 1)
+    erp.add_contact(3, 1, email="wspolny@example.pl", username="k/0003")
+    erp.add_contact(4, 1, email=" Wspolny@Example.pl ", username="k/0003")
+    erp.add_contact(9, 1)
+    source = erp.contacts_source("username", "credit_limit", "payment_terms")
+    lines = ["[source]", *(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in source.items()),
+             'attributes = ["credit_limit", "payment_terms"]', "[accounts]", f'login = "{login}"',
+             "[mail]", "deliver_after_sync = false"]  # fmt: skip
+    config = tmp_path / "config.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return erp, config
+
+
+def contact_of(explained: dict[str, Any], contact_id: str) -> dict[str, Any]:
+    [found] = [c for c in explained["contacts"] if c["contact_id"] == contact_id]
+    return found
+
+
+def test_explain_gives_the_customers_verdict_and_each_contacts_before_and_after_a_sync(
+    tmp_path: Path, sqlite_odbc: str
+) -> None:
+    """Before any sync the contest already runs over every contact; after it each contact shows its account,
+    and a contact deleted from the ERP stays listed with its (still live) account, as not in the source."""
+    erp, config = contacts_site(tmp_path)
+    before = json_of(run(config, "explain", "1", "--json"))
+    assert before["in_source"] and before["eligible"] and before["login"] is None
+    assert [r["rule"] for r in before["rules"]] == ["tag", "active"]
+    assert {c["contact_id"]: (c["eligible"], c["reasons"]) for c in before["contacts"]} == {
+        "1": (True, []), "2": (False, ["no_access"]), "3": (False, ["contact_inactive"]),
+    }  # fmt: skip
+    assert contact_of(before, "1")["name"] == "Anna Łęcka" and contact_of(before, "1")["account"] is None
+    assert {r["rule"] for r in contact_of(before, "2")["rules"]} >= {"customer", "tag", "contact", "email"}
+    four = json_of(run(config, "explain", "4", "--json"))
+    assert contact_of(four, "1")["reasons"] == ["duplicate_email"] and not contact_of(four, "1")["eligible"]
+    assert contact_of(four, "1")["login_held_by"] == {"erp_id": "3", "contact_id": "1"}
+
+    assert json_of(run(config, "sync", "--json"))["created"] == 2
+    after = json_of(run(config, "explain", "1", "--json"))
+    anna = contact_of(after, "1")["account"]
+    assert anna["status"] == "pending_activation" and anna["login"] == "osoba1.k1@example.pl"
+    [identity] = after["identities"]
+    assert identity["id"] == anna["id"] and identity["contact_id"] == "1"
+    assert identity["attributes"]["payment_terms"] == "przelew 14 dni, płatne w złotych"
+    assert {(a["contact_id"], a["reason"]) for a in after["last_actions"]} == {("2", "no_access"),
+                                                                               ("3", "contact_inactive")}  # fmt: skip
+    human = run(config, "explain", "1")
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.splitlines()[0].startswith("1: eligible")
+    assert "Contacts" in human.stdout and "whose website access is switched off" in human.stdout
+    assert "contact 1 (Anna Łęcka)" in human.stdout and "przelew 14 dni, płatne w złotych" in human.stdout
+
+    erp.delete_contact(1, 1)
+    gone = contact_of(json_of(run(config, "explain", "1", "--json")), "1")
+    assert (gone["in_source"], gone["account"]["id"]) == (False, anna["id"])
+
+
+def test_explain_names_what_a_contacts_customer_lacks(tmp_path: Path, sqlite_odbc: str) -> None:
+    """A contact whose customer the query does not return is explained (not "not found"); a customer without an
+    eligible contact, or not eligible itself, says so in its first line."""
+    _, config = contacts_site(tmp_path)
+    nine = run(config, "explain", "9")
+    assert nine.returncode == 0, nine.stderr
+    assert "not returned by the customer query" in nine.stdout and "customer query does not return" in nine.stdout
+    assert contact_of(json_of(run(config, "explain", "9", "--json")), "1")["reasons"] == ["unknown_customer"]
+    assert run(config, "explain", "5").stdout.startswith("5: eligible, but none of its contact persons is")
+    assert run(config, "explain", "2").stdout.startswith("2: not eligible (does not carry the tag b2b")
+    two = json_of(run(config, "explain", "2", "--json"))  # judged on its own row, fields and all
+    assert {r["rule"]: r["passed"] for r in two["rules"]} == {"tag": False, "active": False}
+    five = json_of(run(config, "explain", "5", "--json"))
+    assert (five["reasons"], five["contacts"]) == (["no_eligible_contact"], [])
+
+
+def test_report_has_a_row_per_contact_and_agrees_with_the_sync(tmp_path: Path, sqlite_odbc: str) -> None:
+    """One row per contact (with contact_id and name), plus a customer's own row where none of its contacts can
+    have an account; every rejection of a dry run is in the report with the same reasons."""
+    _, config = contacts_site(tmp_path)
+    planned = json_of(run(config, "sync", "--dry-run", "--json"))
+    done = run(config, "report", "--format", "json")
+    rows = {(r["erp_id"], r["contact_id"]): r for r in json.loads(done.stdout)}
+    assert list(rows) == [("1", "1"), ("1", "2"), ("1", "3"), ("2", None), ("2", "1"), ("3", "1"), ("4", "1"),
+                          ("5", None), ("9", "1")]  # fmt: skip
+    assert rows[("1", "1")]["eligible"] and rows[("1", "1")]["contact_name"] == "Anna Łęcka"
+    assert rows[("2", None)]["name"] == rows[("2", "1")]["name"] == "Firma 2 sp. z o.o."
+    assert rows[("5", None)]["reasons"] == "no_eligible_contact" and rows[("5", None)]["name"] == "Firma 5 sp. z o.o."
+    for rejection in planned["rejections"]:
+        assert rows[(rejection["erp_id"], rejection["contact_id"])]["reasons"] == rejection["reasons"]
+    assert {r for r, row in rows.items() if row["eligible"]} == {("1", "1"), ("3", "1")}
+    assert planned["created"] == 2
+    csv_text = run(config, "report").stdout
+    assert csv_text.splitlines()[0].endswith(",contact_id,contact_name")
+
+
+def test_username_logins_are_judged_and_contested_like_the_sync(tmp_path: Path, sqlite_odbc: str) -> None:
+    """With `login = "username"` explain and report use the username (the contact's, else its customer's): a contact
+    without one is missing_username, two contacts with one are duplicate_username."""
+    erp, config = contacts_site(tmp_path, login="username")
+    erp.set(3, username=None)
+    explained = json_of(run(config, "explain", "1", "--json"))
+    assert contact_of(explained, "1")["login"] == "anna.l"
+    assert contact_of(explained, "1")["eligible"]
+    rows = {(r["erp_id"], r["contact_id"]): r for r in json.loads(run(config, "report", "--format", "json").stdout)}
+    assert rows[("4", "1")]["reasons"] == "duplicate_username" and rows[("3", "1")]["login"] == "k/0003"
+    erp.set_contact(3, 1, username=None)
+    erp.set_contact(4, 1, username=None)
+    rows = {(r["erp_id"], r["contact_id"]): r for r in json.loads(run(config, "report", "--format", "json").stdout)}
+    assert rows[("3", "1")]["reasons"] == "missing_username"
+    assert rows[("4", "1")]["login"] == "" and "missing_username" in rows[("4", "1")]["reasons"]
+
+
+def test_explain_without_contacts_judges_a_missing_username(tmp_path: Path, sqlite_odbc: str) -> None:
+    """Per-customer accounts with `login = "username"`: explain runs the sync's username rule too."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    erp.add(1, username="k/0001")
+    erp.add(2)
+    source = erp.source(query="SELECT erp_id, name, email, tags, active, username FROM customers")
+    config = tmp_path / "config.toml"
+    config.write_text("[source]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in source.items())
+                      + '[accounts]\nlogin = "username"\n', encoding="utf-8")  # fmt: skip
+    one, two = (json_of(run(config, "explain", erp_id, "--json")) for erp_id in ("1", "2"))
+    assert (one["eligible"], one["login"], one["contacts"]) == (True, "k/0001", None)
+    assert (two["eligible"], two["reasons"]) == (False, ["missing_username"])
+    assert {r["rule"]: r["passed"] for r in two["rules"]}["username"] is False
