@@ -1,7 +1,7 @@
 """The sync benchmark: one command, every figure of issue "Benchmark and performance" in one run.
 
-    .venv/bin/python bench/run.py [--customers N] [--store sqlite|postgresql|both] [--repeat K] [--out DIR]
-                                  [--json FILE]
+    .venv/bin/python bench/run.py [--customers N] [--contacts] [--store sqlite|postgresql|both] [--repeat K]
+                                  [--out DIR] [--json FILE]
 
 It writes an ERP of N customers (SQLite, read through the SQLite3 ODBC driver), then measures, each step in a
 fresh child process (so one step's peak memory never hides another's): the bare read of the source query with
@@ -9,7 +9,9 @@ pyodbc `fetchmany` (the reference), the initial sync, a no-change resync, a resy
 changed their phone, a resync after 5 % lost the tag (`--allow-mass-removal`), and mail delivery to the file
 backend. Each sync's ratio is to a bare read measured right before it, in the same run, since machines are
 noisy and their speed drifts; `--repeat K` measures the initial and the no-change sync K times and shows the
-median ratio. See bench/README.md.
+median ratio. With `--contacts` the ERP gains a contacts table (about 1.5 per customer), the sync makes one account
+per eligible contact, and the reference is the bare read of both queries, customers then contacts. See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ QUERY = (
     "SELECT erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, sales_rep_email,"
     " active, locale FROM customers"
 )
+CONTACTS_QUERY = "SELECT erp_id, contact_id, email, name, phone, active, access, locale FROM contacts"
 FETCH_SIZE = 5000
 
 _PREFIXES = ["Hurtownia", "P.H.U.", "F.H.", "Przedsiębiorstwo Handlowe", "Delikatesy", "Sklep Spożywczy", "Zakład"]
@@ -41,10 +44,16 @@ _CITIES = ["Kraków", "Gdańsk", "Wrocław", "Poznań", "Łódź", "Białystok",
 _TAGGED = ["b2b", " B2B", "B2b ", "hurt, b2b", "b2b,vip", "VIP, B2B ", "sieć,b2b,płatność 14 dni"]
 _UNTAGGED = ["", "hurt", "vip", "b2bx", "detal, sieć"]
 _REPS = [("Anna Kępińska", "anna.kepinska"), ("Piotr Nowak", "piotr.nowak"), ("Joanna Ćwiklińska", "j.cwiklinska")]
+_FIRST = ["Małgorzata", "Łukasz", "Agnieszka", "Paweł", "Żaneta", "Grzegorz", "Jolanta", "Krzysztof", "Ewa", "Michał"]
+_LAST = ["Wiśniewska", "Kowalczyk", "Zieliński", "Wójcik", "Dąbrowski", "Szymańska", "Woźniak", "Kozłowski", "Jaś"]
+_ASCII = str.maketrans("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ")
+_BAD_EMAILS = ["brak", "", None, "jan@@firma.pl", "tel. 601 234 567"]
 
 
-def generate_erp(path: Path, customers: int, seed: int = 1) -> dict[str, int]:
-    """An ERP customer table: about two thirds tagged, ~1 % invalid e-mails, ~1 % inactive, some duplicates."""
+def generate_erp(path: Path, customers: int, seed: int = 1, contacts: bool = False) -> dict[str, int]:
+    """An ERP customer table: about two thirds tagged, ~1 % invalid e-mails, ~1 % inactive, some duplicates.
+
+    With `contacts`, also a contacts table (`generate_contacts`); the customers are the same either way."""
     rng = random.Random(seed)
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
@@ -54,6 +63,7 @@ def generate_erp(path: Path, customers: int, seed: int = 1) -> dict[str, int]:
         " active INTEGER, locale TEXT)"
     )
     counts = {"customers": customers, "tagged": 0}
+    eligible = bytearray(customers + 1)  # tagged and active: whose contacts may get an account
     rows = []
     for erp_id in range(1, customers + 1):
         tagged = rng.random() < 2 / 3
@@ -77,12 +87,58 @@ def generate_erp(path: Path, customers: int, seed: int = 1) -> dict[str, int]:
                 "en" if rng.random() < 0.03 else "pl",
             )
         )  # fmt: skip
+        eligible[erp_id] = tagged and rows[-1][11]
         if len(rows) == 50_000:
             db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             rows = []
     db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    if contacts:
+        counts.update(generate_contacts(db, eligible, seed))
     db.commit()
     db.close()
+    return counts
+
+
+def generate_contacts(db: sqlite3.Connection, eligible: bytearray, seed: int = 1) -> dict[str, int]:
+    """A contacts table: 0-3 contacts per customer (1.5 on average), Polish names, e-mails unique but for ~0.3 %
+    that share another customer's contact's, ~1 % invalid, ~2 % inactive, ~2 % with access off, half with a phone
+    of their own (the others take their customer's), a few with a locale. `eligible[erp_id]`: the customer is
+    tagged and active. Returns the contacts and the most accounts they can make (contacts of eligible customers
+    that are active, have access and a valid e-mail; a shared e-mail's losers come off that)."""
+    rng = random.Random(seed + 1)  # its own stream: the customers do not depend on whether contacts are made
+    db.execute(
+        "CREATE TABLE contacts (erp_id INTEGER, contact_id INTEGER PRIMARY KEY, email TEXT, name TEXT, phone TEXT,"
+        " active INTEGER, access INTEGER, locale TEXT)"
+    )
+    counts = {"contacts": 0, "eligible_contacts": 0}
+    rows: list[tuple[Any, ...]] = []
+    contact_id, shared = 0, "biuro@firma0.example.pl"
+    for erp_id in range(1, len(eligible)):
+        roll = rng.random()
+        for _ in range(0 if roll < 0.15 else 1 if roll < 0.5 else 2 if roll < 0.85 else 3):
+            contact_id += 1
+            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+            roll = rng.random()
+            if roll < 0.01:
+                email = rng.choice(_BAD_EMAILS)
+            elif roll < 0.013:
+                email = shared  # the last unique one: another contact's, mostly of another customer
+            else:
+                email = shared = f"{first}.{last}.{contact_id}@firma{erp_id % 997}.example.pl".translate(_ASCII).lower()
+            active, access = int(rng.random() >= 0.02), int(rng.random() >= 0.02)
+            rows.append(
+                (
+                    erp_id, contact_id, email, f"{first} {last}",
+                    f"+48 {rng.randrange(500_000_000, 899_999_999)}" if rng.random() < 0.5 else None,
+                    active, access, rng.choice(["pl", "en"]) if rng.random() < 0.1 else None,
+                )
+            )  # fmt: skip
+            counts["contacts"] += 1
+            counts["eligible_contacts"] += bool(eligible[erp_id] and active and access and roll >= 0.01)
+            if len(rows) == 50_000:
+                db.executemany("INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?)", rows)
+                rows = []
+    db.executemany("INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?)", rows)
     return counts
 
 
@@ -112,7 +168,7 @@ def _config(state: dict[str, Any]) -> Any:
 
     data = {
         "source": {"kind": "odbc", "connection_string": f"Driver=SQLite3;Database={state['erp']}", "query": QUERY,
-                   "fetch_size": FETCH_SIZE},
+                   "fetch_size": FETCH_SIZE, **({"contacts_query": CONTACTS_QUERY} if state.get("contacts") else {})},
         "store": {"url": state["store_url"]},
         "mail": {"backend": "file", "deliver_after_sync": False, "file": {"directory": state["mail_dir"]}},
         "logging": {"level": "warning"},
@@ -122,22 +178,30 @@ def _config(state: dict[str, Any]) -> Any:
 
 def _bare_read(state: dict[str, Any]) -> dict[str, Any]:
     """The reference: the same query, the same effective connection string, pyodbc `fetchmany` of the same size
-    as the connector's (`read_chunk`), nothing else."""
+    as the connector's (`read_chunk`), nothing else. With contacts, the customer query and then the contacts
+    query on the same connection, timed together."""
     import pyodbc
 
     from integrator.connectors.odbc import OdbcConnector, read_chunk
 
     source = _config(state).source
     connection_string, chunk = OdbcConnector(source).connection_string, read_chunk(source.fetch_size)
+    queries = (QUERY, CONTACTS_QUERY) if state.get("contacts") else (QUERY,)
     started = time.perf_counter()
     connection = pyodbc.connect(connection_string, autocommit=True)
     cursor = connection.cursor()
-    cursor.execute(QUERY)
-    rows = 0
-    while batch := cursor.fetchmany(chunk):
-        rows += len(batch)
+    counts = []
+    for query in queries:
+        cursor.execute(query)
+        rows = 0
+        while batch := cursor.fetchmany(chunk):
+            rows += len(batch)
+        counts.append(rows)
     connection.close()
-    return {"seconds": time.perf_counter() - started, "records": rows}
+    outcome = {"seconds": time.perf_counter() - started, "records": sum(counts)}
+    if state.get("contacts"):
+        outcome["customer_rows"], outcome["contact_rows"] = counts
+    return outcome
 
 
 def _sync(state: dict[str, Any], allow_mass_removal: bool = False) -> dict[str, Any]:
@@ -187,6 +251,8 @@ def _worker(step: str, state_file: str) -> None:
     gc.collect()
     outcome = WORKERS[step](state)
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if state.get("contacts"):  # the sync's reader process (customers), waited for: the largest child's peak
+        outcome["children_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(outcome))
 
 
@@ -248,14 +314,21 @@ def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_store(
-    store: str, base_erp: Path, out: Path, customers: int, deliver_limit: int | None, repeat: int = 1
+    store: str,
+    base_erp: Path,
+    out: Path,
+    customers: int,
+    deliver_limit: int | None,
+    repeat: int = 1,
+    contacts: bool = False,
 ) -> list[dict[str, Any]]:
     """Every step against one store, starting from a fresh copy of the generated ERP.
 
     With `repeat` > 1 the two steps the targets are about, the initial sync (each time into an empty store) and
     the no-change resync, run that many times, each against its own bare read; their row is the run with the
-    median ratio, and `ratios` holds every run's."""
-    work = out / store
+    median ratio, and `ratios` holds every run's. With `contacts` (an ERP made with contacts) the sync reads the
+    contacts query too, and every bare read reads both queries; the 1 % and 5 % steps still change customers."""
+    work = out / (f"{store}-contacts" if contacts else store)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     erp = work / "erp.db"
@@ -267,10 +340,12 @@ def run_store(
         store_url, empty = f"sqlite:///{work / 'store.db'}", _sqlite_emptier(work / "store.db")
     state = {"dir": str(work), "erp": str(erp), "store_url": store_url, "mail_dir": str(work / "mail"),
              "deliver_limit": deliver_limit}  # fmt: skip
+    if contacts:
+        state["contacts"] = True
     rows: list[dict[str, Any]] = []
     try:
         bare = _measure("bare", state)
-        rows.append({"step": "bare read (reference)", **bare})
+        rows.append({"step": "bare read (reference, both queries)" if contacts else "bare read (reference)", **bare})
         for step, label, prepare in (
             ("initial", "initial sync", None),
             ("nochange", "no-change resync", None),
@@ -315,6 +390,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             )
         elif "sent" in r:
             outcome = f"sent {r['sent']}, pending {r['pending_left']}"
+        elif "contact_rows" in r:
+            outcome = f"{r['customer_rows']} customer + {r['contact_rows']} contact rows"
         else:
             outcome = f"{r['records']} rows"
         ratio = "—" if "sent" in r else f"{r['ratio']:.2f}"  # mail delivery is not a read: no ratio
@@ -331,6 +408,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000, help="ERP size (default 100,000)")
+    parser.add_argument(
+        "--contacts",
+        action="store_true",
+        help="give the ERP about 1.5 contacts per customer and sync one account per eligible contact",
+    )
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder (default bench/out)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -348,15 +430,18 @@ def main(argv: list[str] | None = None) -> int:
         _worker(args.worker, args.state)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    base = args.out / f"erp-{args.customers}.db"
+    base = args.out / (f"erp-{args.customers}-contacts.db" if args.contacts else f"erp-{args.customers}.db")
     started = time.perf_counter()
-    counts = generate_erp(base, args.customers)
-    print(f"generated {counts['customers']:,} customers ({counts['tagged']:,} tagged) in "
+    counts = generate_erp(base, args.customers, contacts=args.contacts)
+    made = f" and {counts['contacts']:,} contacts" if args.contacts else ""
+    print(f"generated {counts['customers']:,} customers ({counts['tagged']:,} tagged){made} in "
           f"{time.perf_counter() - started:.1f} s: {base}", file=sys.stderr)  # fmt: skip
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     rows: list[dict[str, Any]] = []
     for store in stores:
-        rows += run_store(store, base, args.out, args.customers, args.deliver_limit or None, max(1, args.repeat))
+        rows += run_store(
+            store, base, args.out, args.customers, args.deliver_limit or None, max(1, args.repeat), args.contacts
+        )
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

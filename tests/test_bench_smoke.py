@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -77,3 +78,53 @@ def test_repeated_target_steps_report_the_median_run(tmp_path: Path) -> None:
         assert row["ratio"] == row["seconds"] / row["bare_seconds"] == sorted(row["ratios"])[1]
     assert "ratios" not in rows["resync, 1 % changed a field"]
     assert "(median of 3: " in bench.markdown(list(rows.values()))
+
+
+@pytest.mark.slow
+def test_contacts_benchmark_syncs_one_account_per_eligible_contact(tmp_path: Path) -> None:
+    """`--contacts` at 1,500 customers: about 1.5 contacts each; every bare read reads both queries; the initial
+    sync creates an account for each eligible contact (a shared e-mail's losers aside), a rerun changes nothing,
+    and the customer-level 1 % and 5 % changes reach their contacts' accounts."""
+    require_odbc_driver("SQLite3")
+    bench = _bench()
+    base = tmp_path / "erp.db"
+    counts = bench.generate_erp(base, 1500, contacts=True)
+    assert 1500 * 1.3 < counts["contacts"] < 1500 * 1.7
+    assert counts["contacts"] * 0.5 < counts["eligible_contacts"] < counts["contacts"] * 0.7
+    assert counts["tagged"] == bench.generate_erp(tmp_path / "plain.db", 1500)["tagged"]  # the same customers
+    rows = {
+        row["step"]: row
+        for row in bench.run_store("sqlite", base, tmp_path, 1500, deliver_limit=100, repeat=2, contacts=True)
+    }
+    assert list(rows) == [
+        "bare read (reference, both queries)",
+        "initial sync",
+        "no-change resync",
+        "resync, 1 % changed a field",
+        "resync, 5 % lost the tag",
+        "mail deliver (file)",
+    ]
+    bare = rows["bare read (reference, both queries)"]
+    assert (bare["customer_rows"], bare["contact_rows"]) == (1500, counts["contacts"])
+    assert bare["records"] == 1500 + counts["contacts"]
+    initial = rows["initial sync"]
+    assert initial["status"] == "ok" and initial["records"] == counts["contacts"]
+    assert counts["eligible_contacts"] - counts["contacts"] * 0.01 <= initial["created"] <= counts["eligible_contacts"]
+    assert initial["mails_queued"] == initial["created"]
+    assert [run["created"] for run in initial["runs"]] == [initial["created"]] * 2
+    nochange = rows["no-change resync"]
+    assert (nochange["created"], nochange["updated"], nochange["removed"]) == (0, 0, 0)
+    assert nochange["unchanged"] == initial["created"]
+    changed = rows["resync, 1 % changed a field"]  # contacts without a phone of their own take the customer's
+    assert 2 <= changed["updated"] <= 20 and changed["removed"] == 0
+    untagged = rows["resync, 5 % lost the tag"]  # 5 % of ~1,000 tagged customers, ~1.4 eligible contacts each
+    assert 40 <= untagged["removed"] <= 110 and untagged["created"] == 0
+    assert 50 <= rows["mail deliver (file)"]["sent"] <= 100
+    for step in ("initial sync", "no-change resync"):
+        row = rows[step]
+        assert row["bare_seconds"] > 0 and row["ratio"] == row["seconds"] / row["bare_seconds"]
+        assert row["peak_rss_mb"] > 0 and row["children_peak_rss_mb"] > 0  # the reader process is measured too
+    with sqlite3.connect(tmp_path / "sqlite-contacts" / "store.db") as store:
+        per_contact = store.execute("SELECT count(*) FROM accounts WHERE contact_id IS NOT NULL").fetchone()[0]
+    assert per_contact == initial["created"]
+    assert f"| 1500 customer + {counts['contacts']} contact rows |" in bench.markdown(list(rows.values()))
