@@ -2,7 +2,12 @@
 
 The customer table is deliberately messy in the ways real ERP data is (the tag typed in any case and spacing,
 a look-alike tag, shared and broken e-mails, inactive customers), so the first sync shows every rule at work.
-The same seed always writes the same data, so a demo, a test and a README can quote the same numbers.
+Each customer has contact persons (its buyers, in a `contacts` table) and the config reads them, so accounts are
+per buyer: the first buyer of a customer uses the customer's own e-mail (the mess above carries over to the
+logins), some customers have two or three buyers, and single buyers are planted with website access switched
+off, marked inactive, or buying for two customers on one e-mail. Customers carry a credit limit and payment
+terms, passed through to their accounts as attributes. The same seed always writes the same data, so a demo, a
+test and a README can quote the same numbers.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import random
 import sqlite3
 import unicodedata
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 __all__ = [
+    "DEMO_ATTRIBUTES",
+    "DEMO_CONTACTS_QUERY",
     "DEMO_QUERY",
     "MIN_CUSTOMERS",
     "DemoPaths",
@@ -28,8 +36,12 @@ __all__ = [
 
 DEMO_QUERY = (
     "SELECT erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep, "
-    "sales_rep_email, active, locale FROM customers"
+    "sales_rep_email, active, locale, printf('%.2f', credit_limit) AS credit_limit, payment_terms FROM customers"
 )
+"""The customer query; SQLite keeps a DECIMAL as a float or an integer, so the query writes the credit limit
+with its two decimals, as an ERP's DECIMAL(12, 2) column gives it."""
+DEMO_CONTACTS_QUERY = "SELECT erp_id, contact_id, email, name, phone, active, access FROM contacts"
+DEMO_ATTRIBUTES = ("credit_limit", "payment_terms")
 MIN_CUSTOMERS = 40
 """Below this the planted mix (every kind of messy row at least once) does not fit."""
 
@@ -83,6 +95,11 @@ _SALES_REPS = (
     ("Ewa Łapińska", "ewa.lapinska@hurtownia-demo.example.com"),
 )
 _OTHER_TAGS = ("vip", "hurt", "detal", "sieć", "eksport", "płatność 14 dni")
+_PAYMENT_TERMS = (
+    "przelew 14 dni", "przelew 14 dni", "przelew 30 dni", "przelew 7 dni", "gotówka przy odbiorze",
+    "przelew 21 dni, 2% skonta przy płatności w 7 dni",
+)  # fmt: skip
+_CREDIT_LIMITS = ("5000", "10000", "15000", "20000", "25000", "50000", "7500.50", "120000")
 TAG_VARIANTS = ("b2b", " B2B", "B2b ", "b2B", " b2b ", "B2B")
 """How people type the tag into the ERP; every one of them must count as `b2b`."""
 INVALID_EMAILS: tuple[str | None, ...] = (
@@ -111,6 +128,8 @@ class DemoPaths:
     """(kind, count) pairs, e.g. ("tagged b2b", 170): printed by `integrator demo`."""
     examples: tuple[tuple[int, str], ...] = ()
     """(erp_id, why it is interesting): one customer per planted kind, to try `integrator explain` on."""
+    contacts: int = 0
+    """How many contact persons (buyers) the `contacts` table holds."""
 
 
 def nip_is_valid(nip: str) -> bool:
@@ -265,8 +284,11 @@ def _plan(rng: random.Random, n: int) -> dict[int, str]:
     return plan
 
 
-def _rows(customers: int, seed: int) -> tuple[list[tuple[object, ...]], tuple[tuple[int, str], ...]]:
-    """The customer rows, and one erp_id per planted kind with what makes it worth an `integrator explain`."""
+def _rows(
+    customers: int, seed: int
+) -> tuple[list[tuple[object, ...]], dict[str, tuple[int, str]], list[str], list[tuple[str, str]]]:
+    """The customer rows; one erp_id per planted kind with what makes it worth an `integrator explain`; each
+    customer's kind and the person behind it (its first buyer)."""
     gen = _Generator(seed)
     rng = gen.rng
     plan = _plan(rng, customers)
@@ -276,10 +298,14 @@ def _rows(customers: int, seed: int) -> tuple[list[tuple[object, ...]], tuple[tu
     variant = 0
     foreign = 0
     rows: list[tuple[object, ...]] = []
+    kinds: list[str] = []
+    people: list[tuple[str, str]] = []
     for index in range(customers):
         erp_id = _FIRST_ERP_ID + index
         kind = plan.get(index, "tagged")
         first, last = gen.person()
+        kinds.append(kind)
+        people.append((first, last))
         if kind == "foreign":
             base, country, phone = _FOREIGN[foreign % len(_FOREIGN)]
             foreign += 1
@@ -327,19 +353,107 @@ def _rows(customers: int, seed: int) -> tuple[list[tuple[object, ...]], tuple[tu
                      rep_name, rep_email, active, locale))  # fmt: skip
         if kind in _EXAMPLE_TEXT:
             examples.setdefault(kind, (erp_id, _EXAMPLE_TEXT[kind].format(tags=tags or "")))
-    order = ("tagged", "untagged", "lookalike_tag", "inactive_tagged", "invalid_email", "duplicate_email")
-    return rows, tuple(examples[kind] for kind in order if kind in examples)
+    return rows, examples, kinds, people
 
 
+_EXAMPLE_ORDER = (
+    "tagged", "buyers", "inactive_buyer", "untagged", "lookalike_tag", "inactive_tagged", "invalid_email",
+    "no_eligible_contact", "duplicate_email", "shared_buyer",
+)  # fmt: skip
 _EXAMPLE_TEXT = {
-    "tagged": "tagged {tags!r}: gets an account",
+    "tagged": "tagged {tags!r}: its buyer gets an account",
     "untagged": "no b2b tag (tags {tags!r})",
     "lookalike_tag": "tags {tags!r}: b2bx is not b2b",
     "inactive_tagged": "tagged {tags!r}, but inactive in the ERP",
 }
 
 
-def _mix(rows: list[tuple[object, ...]]) -> tuple[tuple[str, int], ...]:
+def _attributes(rows: list[tuple[object, ...]], seed: int) -> list[tuple[object, ...]]:
+    """Each customer row with its credit limit and payment terms (from a generator of their own, so the rest of
+    a row is what the same seed always wrote)."""
+    rng = random.Random(f"{seed}:attributes")
+    done = []
+    for row in rows:
+        if row[12] == "en":  # foreign customers pay in advance
+            limit, terms = "0", "przedpłata na konto"
+        else:
+            limit, terms = rng.choice(_CREDIT_LIMITS), rng.choice(_PAYMENT_TERMS)
+        done.append((*row, str(Decimal(limit).quantize(Decimal("0.01"))), terms))
+    return done
+
+
+def _domain(email: object) -> str | None:
+    """The domain of a usable customer e-mail (None for the planted broken ones)."""
+    if not isinstance(email, str) or email.count("@") != 1:
+        return None
+    domain = email.strip().lower().partition("@")[2]
+    return domain if "." in domain else None
+
+
+def _contacts(
+    rows: list[tuple[object, ...]], kinds: list[str], people: list[tuple[str, str]], seed: int
+) -> tuple[list[tuple[object, ...]], dict[str, tuple[int, str]]]:
+    """The `contacts` rows (erp_id, contact_id, name, email, phone, active, access) and their planted examples.
+
+    Every customer's first buyer is the person behind it, on the customer's own e-mail; about a third of the
+    plain tagged customers have one or two buyers more, on addresses of their own. Planted once each: three
+    buyers with one switched off, two with one marked inactive, a customer whose every buyer is switched off
+    or inactive, and one buyer who buys for two customers on one e-mail."""
+    rng = random.Random(f"{seed}:contacts")
+    used = {str(row[3]).strip().lower() for row in rows}
+    plain = [i for i, kind in enumerate(kinds) if kind == "tagged" and _domain(rows[i][3])]
+    three, inactive, switched_off, *shared = rng.sample(plain, 5)
+    shared.sort()
+    extra = {i: rng.choice((1, 1, 2)) for i in plain if rng.random() < 0.3}
+    extra.update({three: 2, inactive: 1, shared[0]: extra.get(shared[0], 1), shared[1]: extra.get(shared[1], 1)})
+    extra.pop(switched_off, None)
+    examples: dict[str, tuple[int, str]] = {}
+    contacts: list[tuple[object, ...]] = []
+    shared_buyer: tuple[str, str] | None = None
+    for index, row in enumerate(rows):
+        erp_id, email, phone = row[0], row[3], row[6]
+        first, last = people[index]
+        buyers: list[list[object]] = [[erp_id, 0, f"{first} {last}", email, phone, 1, 1]]
+        for _ in range(extra.get(index, 0)):
+            first, last = _buyer(rng)
+            address, serial = f"{_ascii_slug(first)}.{_ascii_slug(last)}@{_domain(email)}", 2
+            while address in used:
+                address, serial = f"{_ascii_slug(first)}.{_ascii_slug(last)}{serial}@{_domain(email)}", serial + 1
+            used.add(address)
+            buyers.append([erp_id, 0, f"{first} {last}", address, f"{rng.randint(500, 889)} {rng.randint(100, 999)} "
+                           f"{rng.randint(100, 999)}", 1, 1])  # fmt: skip
+        if index == three:
+            buyers[-1][6] = 0
+            examples["buyers"] = (int(erp_id), f"three buyers; {buyers[-1][2]} has website access switched off")
+        elif index == inactive:
+            buyers[-1][5] = 0
+            examples["inactive_buyer"] = (int(erp_id), f"two buyers; {buyers[-1][2]} is marked inactive")
+        elif index == switched_off:
+            buyers[0][6] = 0
+            first, last = _buyer(rng)
+            buyers.append([erp_id, 0, f"{first} {last}", f"{_ascii_slug(first)}@{_domain(email)}", None, 0, 1])
+            examples["no_eligible_contact"] = (int(erp_id), "tagged, but its buyers are switched off or inactive: "
+                                                            "no_eligible_contact")  # fmt: skip
+        elif index == shared[0]:
+            shared_buyer = (str(buyers[-1][2]), str(buyers[-1][3]))
+        elif index == shared[1] and shared_buyer is not None:
+            buyers[-1][2:4] = shared_buyer
+            owner = rows[shared[0]][0]
+            examples["shared_buyer"] = (int(erp_id), f"its buyer {shared_buyer[0]} also buys for {owner}, on the "
+                                                     f"same e-mail: the login stays with {owner}")  # fmt: skip
+        for buyer in buyers:
+            buyer[1] = len(contacts) + 1  # contact ids are the ERP's own: unique across customers
+            contacts.append(tuple(buyer))
+    return contacts, examples
+
+
+def _buyer(rng: random.Random) -> tuple[str, str]:
+    if rng.random() < 0.5:
+        return rng.choice(_MALE), rng.choice(_SURNAMES)
+    return rng.choice(_FEMALE), _female(rng.choice(_SURNAMES))
+
+
+def _mix(rows: list[tuple[object, ...]], contacts: list[tuple[object, ...]]) -> tuple[tuple[str, int], ...]:
     def has_tag(tags: object, tag: str) -> bool:
         return isinstance(tags, str) and tag in {t.strip().lower() for t in tags.split(",")}
 
@@ -356,6 +470,10 @@ def _mix(rows: list[tuple[object, ...]]) -> tuple[tuple[str, int], ...]:
         ("invalid or missing e-mail", len(INVALID_EMAILS)),
         ("sharing an e-mail with another", sum(c for c in logins.values() if c > 1)),
         ("locale en", sum(r[12] == "en" for r in rows)),
+        ("buyers (contact persons)", len(contacts)),
+        ("customers with two or three buyers", sum(c > 1 for c in Counter(c[0] for c in contacts).values())),
+        ("buyers with website access switched off", sum(c[6] == 0 for c in contacts)),
+        ("buyers marked inactive", sum(c[5] == 0 for c in contacts)),
     )
 
 
@@ -373,20 +491,32 @@ CREATE TABLE customers (
     sales_rep       TEXT,
     sales_rep_email TEXT,
     active          INTEGER NOT NULL DEFAULT 1,
-    locale          TEXT
-)
+    locale          TEXT,
+    credit_limit    DECIMAL(12, 2),
+    payment_terms   TEXT
+);
+CREATE TABLE contacts (
+    erp_id          INTEGER NOT NULL REFERENCES customers (erp_id),
+    contact_id      INTEGER PRIMARY KEY,
+    name            TEXT,
+    email           TEXT,
+    phone           TEXT,
+    active          INTEGER NOT NULL DEFAULT 1,
+    access          INTEGER NOT NULL DEFAULT 1
+);
 """
 
 
-def _write_database(path: Path, rows: list[tuple[object, ...]]) -> None:
+def _write_database(path: Path, rows: list[tuple[object, ...]], contacts: list[tuple[object, ...]]) -> None:
     # Written next to the target and renamed, so a reader never sees half a database.
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     conn = sqlite3.connect(partial)
     try:
         with conn:
-            conn.execute(_SCHEMA)
-            conn.executemany(f"INSERT INTO customers VALUES ({', '.join('?' * 13)})", rows)
+            conn.executescript(_SCHEMA)
+            conn.executemany(f"INSERT INTO customers VALUES ({', '.join('?' * 15)})", rows)
+            conn.executemany(f"INSERT INTO contacts VALUES ({', '.join('?' * 7)})", contacts)
     finally:
         conn.close()
     partial.replace(path)
@@ -411,6 +541,11 @@ kind = "odbc"
 connection_string = {_toml_string(odbc_connection_string(database))}
 # The consultant's query; it must return at least erp_id, name, email and tags (comma-separated).
 query = {_toml_string(DEMO_QUERY)}
+# One row per contact person (the customers' buyers): with it, accounts are per contact, keyed by
+# (erp_id, contact_id); `access` is the buyer's own website access. Remove it for one account per customer.
+contacts_query = {_toml_string(DEMO_CONTACTS_QUERY)}
+# Columns of the customer query passed through to each account as a JSON object (see `accounts show`).
+attributes = {_toml_string(list(DEMO_ATTRIBUTES))}
 
 [rules]
 # Customers carrying this tag get an account; " B2B", "b2B " and "b2b" all count, "b2bx" does not.
@@ -467,7 +602,11 @@ def write_demo(directory: Path, customers: int = 240, seed: int = 7) -> DemoPath
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "erp.db"
     config = directory / "config.toml"
-    rows, examples = _rows(customers, seed)
-    _write_database(database, rows)
+    rows, examples, kinds, people = _rows(customers, seed)
+    rows = _attributes(rows, seed)
+    contacts, planted = _contacts(rows, kinds, people, seed)
+    examples.update(planted)
+    _write_database(database, rows, contacts)
     config.write_text(_config_text(database), encoding="utf-8")
-    return DemoPaths(directory, database, config, customers, mix=_mix(rows), examples=examples)
+    shown = tuple(examples[kind] for kind in _EXAMPLE_ORDER if kind in examples)
+    return DemoPaths(directory, database, config, customers, _mix(rows, contacts), shown, len(contacts))

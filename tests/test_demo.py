@@ -1,4 +1,5 @@
-"""`integrator demo`: a realistic, messy, deterministic sample ERP and a config that syncs it over real ODBC."""
+"""`integrator demo`: a realistic, messy, deterministic sample ERP (customers, their buyers as contact persons,
+attributes) and a config that syncs it over real ODBC, one account per buyer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from conftest import require_odbc_driver
 from email_validator import EmailNotValidError, validate_email
 
 from integrator.config import load_config
-from integrator.demo import DEMO_QUERY, odbc_connection_string, write_demo
+from integrator.demo import DEMO_ATTRIBUTES, DEMO_CONTACTS_QUERY, DEMO_QUERY, odbc_connection_string, write_demo
 from integrator.records import RECORD_COLUMNS
 
 POLISH_LETTERS = set("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
@@ -26,6 +27,16 @@ def rows_of(database: Path) -> list[dict[str, Any]]:
     conn.row_factory = sqlite3.Row
     try:
         return [dict(row) for row in conn.execute("SELECT * FROM customers ORDER BY erp_id")]
+    finally:
+        conn.close()
+
+
+def contacts_of(database: Path) -> list[dict[str, Any]]:
+    """Every contact row (the customers' buyers), read with the stdlib driver."""
+    conn = sqlite3.connect(database)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute("SELECT * FROM contacts ORDER BY contact_id")]
     finally:
         conn.close()
 
@@ -175,6 +186,8 @@ def test_config_loads_and_points_at_the_demo_folder(demo: tuple[Path, list[dict[
     config = load_config(directory / "config.toml")
     assert config.source.kind == "odbc"
     assert config.source.query == DEMO_QUERY
+    assert config.source.contacts_query == DEMO_CONTACTS_QUERY
+    assert tuple(config.source.attributes) == DEMO_ATTRIBUTES
     assert config.source.connection_string == f"Driver=SQLite3;Database={directory / 'erp.db'}"
     assert config.rules.tag == "b2b"
     assert config.store.url == f"sqlite:///{directory / 'integrator.db'}"
@@ -207,7 +220,7 @@ def test_demo_erp_reads_through_the_sqlite_odbc_driver(demo: tuple[Path, list[di
         cursor.execute(config.source.query)
         columns = [d[0] for d in cursor.description]
         read = cursor.fetchall()
-    assert set(columns) == set(RECORD_COLUMNS)
+    assert set(columns) == (set(RECORD_COLUMNS) - {"username"}) | set(DEMO_ATTRIBUTES)
     assert len(read) == len(rows)
     by_id = {row["erp_id"]: row for row in rows}
     for values in read:
@@ -216,6 +229,8 @@ def test_demo_erp_reads_through_the_sqlite_odbc_driver(demo: tuple[Path, list[di
         assert got["name"] == expected["name"]
         assert got["email"] == expected["email"]
         assert got["tags"] == expected["tags"]
+        # an ERP's DECIMAL(12, 2): two decimals, exactly, whatever SQLite stored
+        assert got["credit_limit"] == f"{expected['credit_limit']:.2f}"
 
 
 def test_demo_erp_in_an_oddly_named_folder_reads_through_odbc(tmp_path: Path) -> None:
@@ -275,32 +290,85 @@ def test_cli_force_replaces_the_demo_and_its_store_and_mail(tmp_path: Path) -> N
 
 
 def test_demo_syncs_end_to_end_with_every_rule_at_work(tmp_path: Path) -> None:
-    """The first README command's path: demo, then `sync --json` creates exactly the eligible customers' accounts,
-    names every kind of planted mess among the reasons, delivers one .eml per account, and a rerun changes nothing."""
+    """The first README command's path: demo, then `sync --json` creates exactly the accounts of the eligible buyers
+    (their customer tagged and active, the buyer active, with access and a valid e-mail; one account per login,
+    as duplicate logins lose), names every kind of planted mess among the reasons, stores the attributes, delivers
+    one .eml per account, and a rerun changes nothing."""
     require_odbc_driver("SQLite3")
-    from integrator.rules import DUPLICATE_EMAIL, INACTIVE, INVALID_EMAIL, MISSING_EMAIL, MISSING_TAG
+    from integrator.rules import (
+        CONTACT_INACTIVE,
+        DUPLICATE_EMAIL,
+        INACTIVE,
+        INVALID_EMAIL,
+        MISSING_EMAIL,
+        MISSING_TAG,
+        NO_ACCESS,
+        NO_ELIGIBLE_CONTACT,
+    )
 
     paths = write_demo(tmp_path / "demo")
-    rows = rows_of(paths.database)
-    eligible = [row for row in rows if has_tag(row, "b2b") and row["active"] == 1 and email_ok(row["email"])]
-    logins = {row["email"].strip().lower() for row in eligible}
+    customers = {row["erp_id"]: row for row in rows_of(paths.database)}
+    contacts = contacts_of(paths.database)
+    eligible = [c for c in contacts if has_tag(customers[c["erp_id"]], "b2b") and customers[c["erp_id"]]["active"]
+                and c["active"] and c["access"] and email_ok(c["email"])]  # fmt: skip
+    logins = {c["email"].strip().lower() for c in eligible}
+    tagged_active = {e for e, row in customers.items() if has_tag(row, "b2b") and row["active"]}
+    unserved = tagged_active - {c["erp_id"] for c in eligible}
 
     runner = CliRunner()
     first = runner.invoke(cli_main(), ["sync", "--config", str(paths.config), "--json"])
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
     assert summary["status"] == "ok"
+    assert summary["records"] == len(contacts)
     assert summary["created"] == len(logins)
-    assert summary["rejected"] == len(rows) - len(logins)
+    assert summary["rejected"] == len(contacts) - len(logins) + len(unserved)
     assert summary["removed"] == summary["updated"] == summary["quarantined"] == 0
     assert summary["mails_queued"] == len(logins)
     reasons = summary["rejected_by_reason"]
     assert reasons[DUPLICATE_EMAIL] == len(eligible) - len(logins)
-    assert {MISSING_TAG, INACTIVE, INVALID_EMAIL, MISSING_EMAIL} <= set(reasons)
+    assert reasons[NO_ELIGIBLE_CONTACT] == len(unserved)
+    assert {MISSING_TAG, INACTIVE, INVALID_EMAIL, MISSING_EMAIL, NO_ACCESS, CONTACT_INACTIVE} <= set(reasons)
     assert len(list((paths.directory / "mail").glob("*.eml"))) == len(logins)
+    listed = runner.invoke(cli_main(), ["accounts", "list", "--config", str(paths.config), "--json"])
+    accounts = json.loads(listed.stdout)
+    assert all(a["contact_id"] is not None for a in accounts)
+    by_customer = Counter(a["erp_id"] for a in accounts)
+    assert max(by_customer.values()) >= 2
+    one = accounts[0]
+    assert set(one["attributes"]) == set(DEMO_ATTRIBUTES)
+    assert one["attributes"]["credit_limit"] == f"{customers[int(one['erp_id'])]['credit_limit']:.2f}"
 
     again = runner.invoke(cli_main(), ["sync", "--config", str(paths.config), "--json"])
     assert again.exit_code == 0, again.output
     rerun = json.loads(again.stdout)
     assert (rerun["created"], rerun["updated"], rerun["removed"]) == (0, 0, 0)
     assert rerun["unchanged"] == len(logins)
+
+
+def test_every_planted_example_explains_as_announced(tmp_path: Path) -> None:
+    """The customers `integrator demo` names for `explain` show what it says of them (README quotes them)."""
+    require_odbc_driver("SQLite3")
+    paths = write_demo(tmp_path / "demo")
+    examples = dict((why.split(";")[0].split(":")[0], erp_id) for erp_id, why in paths.examples)
+    runner = CliRunner()
+
+    def explained(erp_id: int) -> dict[str, Any]:
+        done = runner.invoke(cli_main(), ["explain", str(erp_id), "--config", str(paths.config), "--json"])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    three = explained(examples["three buyers"])
+    assert [c["reasons"] for c in three["contacts"]] == [[], [], ["no_access"]]
+    two = explained(examples["two buyers"])
+    assert [c["reasons"] for c in two["contacts"]] == [[], ["contact_inactive"]]
+    off = explained(examples["tagged, but its buyers are switched off or inactive"])
+    assert off["reasons"] == ["no_eligible_contact"]
+    assert sorted(r for c in off["contacts"] for r in c["reasons"]) == ["contact_inactive", "no_access"]
+    [(erp_id, why)] = [(e, w) for e, w in paths.examples if w.startswith("its buyer")]
+    owner = why.rsplit(" ", 1)[1]
+    shared = [c for c in explained(erp_id)["contacts"] if c["reasons"]]
+    assert [(c["reasons"], c["login_held_by"]["erp_id"]) for c in shared] == [(["duplicate_email"], owner)]
+    lost = explained(1103)  # README's example
+    assert [c["reasons"] for c in lost["contacts"]] == [["duplicate_email"]]
+    assert lost["contacts"][0]["login_held_by"]["erp_id"] == "1078"

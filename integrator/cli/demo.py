@@ -33,10 +33,12 @@ def demo_command(directory: Path, customers: int, seed: int, force: bool) -> Non
     paths = write_demo(directory, customers=customers, seed=seed)
     if removed:
         click.echo(f"removed the earlier demo's store and mail ({len(removed)} files)")
-    click.echo(f"wrote {paths.database}: {paths.customers} ERP customers (seed {seed})")
+    click.echo(f"wrote {paths.database}: {paths.customers} ERP customers, {paths.contacts} buyers (seed {seed})")
     for kind, count in paths.mix:
         click.echo(f"  {count:>5}  {kind}")
-    click.echo(f"wrote {paths.config}: odbc source (SQLite3 driver), store and mail in {paths.directory}")
+    click.echo(
+        f"wrote {paths.config}: odbc source (SQLite3 driver), an account per buyer, store and mail in {paths.directory}"
+    )
     config = shlex.quote(str(directory / "config.toml"))
     if paths.examples:
         click.echo("customers worth an `integrator explain ERP_ID`:")
