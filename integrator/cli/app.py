@@ -167,7 +167,19 @@ def _register() -> None:
     # Command modules register themselves on the group when imported; each is one command or group.
     import importlib
 
-    for name in ("sync", "accounts", "check", "block", "history", "access", "daemon", "mail", "credentials", "demo"):
+    for name in (
+        "sync",
+        "accounts",
+        "check",
+        "block",
+        "history",
+        "access",
+        "daemon",
+        "mail",
+        "credentials",
+        "demo",
+        "api",
+    ):
         importlib.import_module(f"integrator.cli.{name}")
 
 

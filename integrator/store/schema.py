@@ -32,6 +32,9 @@ __all__ = [
     "account_events",
     "account_secrets",
     "accounts",
+    "api_client_secrets",
+    "api_clients",
+    "api_tokens",
     "locks",
     "metadata",
     "outbox",
@@ -223,4 +226,35 @@ locks = Table(
     Column("holder", String(256), nullable=False),
     Column("acquired_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+)
+
+# -- the portal API's callers (`integrator api-client`, `integrator serve`) -----------------------------------
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="the client id a caller sends (HTTP Basic user name)"),
+    Column("name", String(128), nullable=False, comment="the operator's name for the client, unique"),
+    Column("scopes", String(256), nullable=False, comment="space-separated: portal | staff | sales_rep"),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ux_api_clients_name", "name", unique=True),
+)
+
+api_client_secrets = Table(
+    "api_client_secrets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("secret_hash", Text, nullable=False, comment="argon2id hash; the secret itself is printed once"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, comment="NULL: valid until a rotation gives it an end"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, comment="SHA-256 (hex) of the bearer token; never the token"),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("scopes", String(256), nullable=False, comment="space-separated scopes the token carries"),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
 )
