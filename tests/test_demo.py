@@ -369,6 +369,7 @@ def test_every_planted_example_explains_as_announced(tmp_path: Path) -> None:
     owner = why.rsplit(" ", 1)[1]
     shared = [c for c in explained(erp_id)["contacts"] if c["reasons"]]
     assert [(c["reasons"], c["login_held_by"]["erp_id"]) for c in shared] == [(["duplicate_email"], owner)]
+    assert (paths.contacts, examples["three buyers"]) == (305, 1062)  # README quotes them
     lost = explained(1103)  # README's example
     assert [c["reasons"] for c in lost["contacts"]] == [["duplicate_email"]]
     assert lost["contacts"][0]["login_held_by"]["erp_id"] == "1078"
