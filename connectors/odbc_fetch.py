@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import re
-import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyodbc
 
 from integrator.connectors.contact_values import CONTACT_COLUMNS, ContactReader, make_contact_reader
+from integrator.connectors.preset_files import PRESETS_DIR, available_presets, load_preset
+from integrator.connectors.sql_dialect import dialect_for, translate
 from integrator.connectors.values import RowReader, check_column_mapping, make_row_reader
 from integrator.errors import ConfigError, SourceError, TransientSourceError
 
@@ -52,9 +52,6 @@ __all__ = [
 
 Warn = Callable[..., None]
 """`warn(event, **fields)`: reports one warning (a structured log line) about the read."""
-
-PRESETS_DIR = Path(__file__).with_name("presets")
-"""Shipped queries, one `<name>.sql` per preset."""
 
 READ_CHUNK = 1000
 """Rows per `fetchmany` at most, whatever `fetch_size` says: pyodbc builds each batch's rows at once, and a
@@ -96,40 +93,6 @@ def secrets_in(connection_string: str) -> tuple[str, ...]:
     return tuple({*raw, *map(_unbrace, raw)} - {""})
 
 
-def available_presets(directory: Path = PRESETS_DIR) -> list[str]:
-    """Names of the shipped presets (the `.sql` files in `directory`)."""
-    if not directory.is_dir():
-        return []
-    return sorted(path.stem for path in directory.glob("*.sql"))
-
-
-def load_preset(name: str, options: Mapping[str, Any], directory: Path = PRESETS_DIR) -> str:
-    """A preset's query with its `${option}` placeholders filled from `preset_options`.
-
-    Every placeholder needs a value and every option must be one the preset uses, so a typo in the config is
-    an error that names it rather than SQL that fails at the ERP.
-    """
-    valid = available_presets(directory)
-    if name not in valid:
-        raise ConfigError(
-            f"[source] preset {name!r} does not exist",
-            [f"valid presets: {', '.join(valid) if valid else '(none are shipped yet)'}"],
-        )
-    template = string.Template((directory / f"{name}.sql").read_text(encoding="utf-8"))
-    placeholders = set(template.get_identifiers())
-    problems = [
-        f"[source.preset_options] {key!r} is not an option of preset {name!r} "
-        f"(its options: {', '.join(sorted(placeholders)) or 'none'})"
-        for key in sorted(set(options) - placeholders)
-    ]
-    problems += [
-        f"[source.preset_options] preset {name!r} needs {key!r}" for key in sorted(placeholders - set(options))
-    ]
-    if problems:
-        raise ConfigError(f"[source] preset {name!r} cannot be used as configured", problems)
-    return template.substitute({key: str(value) for key, value in options.items()})
-
-
 class OdbcFetch:
     """One ODBC source as configured: its effective connection string and query, and `open_result` to read it."""
 
@@ -152,6 +115,7 @@ class OdbcFetch:
             self._query = _clean_query(source.query or "")
         self._contacts_query = _clean_query(source.contacts_query) if source.contacts_query else None
         self._retry_wait = retry_wait
+        self._engine_sql: dict[str, str] = {}
 
     @property
     def connection_string(self) -> str:
@@ -210,7 +174,8 @@ class OdbcFetch:
             raise ConfigError("no contacts source configured ([source] contacts_query)")
 
         def execute(connection: pyodbc.Connection, cursor: pyodbc.Cursor) -> None:
-            self._run(cursor, query, shown=query, what="the contacts query")
+            self._run(cursor, self._for_engine(connection, query, "the contacts query"), shown=query,
+                      what="the contacts query")  # fmt: skip
 
         with self._result(warn, execute, what="the contacts query") as result:
             yield result
@@ -310,9 +275,9 @@ class OdbcFetch:
     def _execute(self, connection: pyodbc.Connection, cursor: pyodbc.Cursor, only: str | None) -> RowReader:
         """Run the query (narrowed to one erp_id for `only`) and build the row reader from its columns."""
         if only is None:
-            self._run(cursor, self._query)
+            self._run(cursor, self._for_engine(connection, self._query))
             return self._reader_of(cursor)
-        inner = self._narrowable_query()
+        inner = self._for_engine(connection, self._narrowable_query())
         self._run(cursor, f"SELECT * FROM ({inner}) q WHERE 1 = 0")  # learn the erp_id column's name and type
         reader = self._reader_of(cursor)
         name, kind = cursor.description[reader.erp_id_position][:2]
@@ -322,6 +287,20 @@ class OdbcFetch:
         if parameter is not None:  # else: a non-number against a numeric column; the empty probe result stands
             self._run(cursor, f"SELECT * FROM ({inner}) q WHERE q.{column} = ?", parameter)
         return reader
+
+    def _for_engine(self, connection: pyodbc.Connection, sql: str, where: str = "the source query") -> str:
+        """A preset's T-SQL (and, beside a preset, the contacts query) in the dialect of the engine connected
+        to: as it is on SQL Server, translated for PostgreSQL, SQLite and MariaDB (`sql_dialect`). A query of
+        the consultant's own, without a preset, is theirs: it runs as written."""
+        if not self._source.preset:
+            return sql
+        dialect = dialect_for(str(connection.getinfo(pyodbc.SQL_DBMS_NAME) or ""))
+        if dialect is None:
+            return sql
+        key = f"{dialect}\0{sql}"
+        if key not in self._engine_sql:
+            self._engine_sql[key] = translate(sql, dialect, where)
+        return self._engine_sql[key]
 
     def _narrowable_query(self) -> str:
         """The query fit to be a derived table: SQL Server refuses a trailing ORDER BY there (and needs none)."""

@@ -108,6 +108,22 @@ class SourceConfig(_Section):
             raise ValueError("; ".join(problems))
         return names
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_contacts(cls, data: Any) -> Any:
+        """A preset whose `contacts` option is on brings its contacts query: it becomes `contacts_query`, so
+        everything that asks whether the source has contacts gets the same answer as for a query of one's own."""
+        if not (isinstance(data, dict) and data.get("kind") == "odbc" and isinstance(data.get("preset"), str)):
+            return data
+        from integrator.connectors.preset_files import preset_contacts_query
+
+        query = preset_contacts_query(data["preset"], data.get("preset_options") or {})
+        if query is None:
+            return data
+        if data.get("contacts_query"):
+            raise ValueError("give either `contacts_query` or a preset's contacts (preset_options.contacts), not both")
+        return {**data, "contacts_query": query}
+
     @model_validator(mode="after")
     def _kind_specific(self) -> SourceConfig:
         if self.kind == "odbc":

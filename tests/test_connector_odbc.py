@@ -251,8 +251,8 @@ def test_rows_are_streamed_not_read_up_front(tmp_path: Path, sqlite_odbc: str) -
 def test_unknown_preset_lists_valid_presets(sqlite_db: str) -> None:
     """A preset with no .sql file is a ConfigError naming the valid presets."""
     with pytest.raises(ConfigError) as caught:
-        make_connector(SourceConfig(kind="odbc", connection_string=sqlite_db, preset="subiekt_nexo"))
-    assert "preset 'subiekt_nexo' does not exist" in str(caught.value)
+        make_connector(SourceConfig(kind="odbc", connection_string=sqlite_db, preset="subiekt_nexo_11"))
+    assert "preset 'subiekt_nexo_11' does not exist" in str(caught.value)
     valid = ", ".join(available_presets()) or "(none are shipped yet)"
     assert f"valid presets: {valid}" in str(caught.value)
 
