@@ -18,6 +18,7 @@ from integrator.errors import ConfigError
 
 __all__ = [
     "AccountsConfig",
+    "ApiConfig",
     "Config",
     "ExcludeRule",
     "LockConfig",
@@ -348,6 +349,35 @@ class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ApiConfig(_Section):
+    """The portal API (`integrator serve`)."""
+
+    listen: str = "127.0.0.1:8080"
+    """host:port the API listens on (`[::1]:8080` for IPv6); TLS is left to a reverse proxy in front of it."""
+    token_lifetime: Annotated[int, Field(ge=60, le=86400)] = 900
+    """Seconds a bearer token from `POST /oauth/token` stays valid."""
+    max_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    """Password verifications (argon2, ~64 MiB each) run at once at most; further requests wait their turn."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8080")
+        return value
+
+    @property
+    def host(self) -> str:
+        """The host part of `listen`, without IPv6 brackets."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The port part of `listen`."""
+        return int(self.listen.rpartition(":")[2])
+
+
 class Config(_Section):
     """The whole configuration file."""
 
@@ -360,6 +390,7 @@ class Config(_Section):
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     lock: LockConfig = Field(default_factory=LockConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     path: Path | None = Field(default=None, exclude=True)
     """The file this was loaded from (not a key)."""
 

@@ -31,6 +31,7 @@ __all__ = [
     "TokenGrant",
     "add_client",
     "authenticate_client",
+    "find_client",
     "find_token",
     "list_clients",
     "remove_client",
@@ -183,6 +184,13 @@ def list_clients(engine: Engine) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+def find_client(engine: Engine, client_id: str) -> ApiClient | None:
+    """The client with this id, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(api_clients).where(api_clients.c.id == client_id)).first()
+    return ApiClient(row.id, row.name, tuple(row.scopes.split())) if row else None
 
 
 def authenticate_client(engine: Engine, client_id: str, secret: str) -> ApiClient | None:

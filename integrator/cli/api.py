@@ -18,7 +18,7 @@ from integrator.cli.output import print_json, print_table
 from integrator.config import Config, parse_interval
 from integrator.store.db import open_store
 
-__all__ = ["api_client_group"]
+__all__ = ["api_client_group", "serve_command"]
 
 
 def _print_secret(client_id: str, client_secret: str, as_json: bool) -> None:
@@ -110,3 +110,13 @@ def remove_command(config: Config, name: str) -> None:
     except ClientNotFound:
         not_found("API client", "name or id", name)
     click.echo(f"{name}: removed (client {client_id})")
+
+
+@main.command("serve")
+@config_option
+@handle_errors
+def serve_command(config: Config) -> None:
+    """Run the portal API (HTTP; TLS by a reverse proxy) where [api] listen says, until stopped."""
+    from integrator.api.server import serve  # FastAPI and uvicorn load only here
+
+    serve(config)

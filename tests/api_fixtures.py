@@ -1,0 +1,35 @@
+"""Fixtures for the portal API tests: a store on SQLite or PostgreSQL, its config, and the API served on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from support.api_server import RunningApi, api_config, running_api
+
+from integrator.store.db import open_store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store's URL: SQLite, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def api_engine(api_store_url: str) -> Iterator[Engine]:
+    """The migrated store."""
+    engine = open_store(api_store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def api(tmp_path: Path, api_store_url: str, api_engine: Engine) -> Iterator[RunningApi]:
+    """The API served by uvicorn on a loopback port over the store."""
+    with running_api(api_config(tmp_path, api_store_url), api_engine) as running:
+        yield running
