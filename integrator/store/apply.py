@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -108,11 +108,13 @@ class Applier:
 
         A lost connection is not the batch's fault, and the run's temporary staging table went with it: it ends
         the run (`StoreConnectionLost`) instead of sending good rows to quarantine."""
+        counted = replace(self.result)  # the counts stay those of committed work: a rolled-back batch wrote nothing
         try:
             work()
             checkpoint("apply.before_commit")
             self.conn.commit()
         except sa.exc.DBAPIError as exc:
+            self.result = counted
             self._rollback(step, exc)
             fallback()
         checkpoint("apply.after_commit")

@@ -29,12 +29,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from integrator.errors import LockBusy
+from integrator.errors import LockBusy, StoreConnectionLost
+from integrator.logs import get_logger
+from integrator.store.disconnect import on_new_session
 from integrator.store.schema import Timestamp, locks
 
 __all__ = ["SyncLock"]
 
 _PROC = Path("/proc")
+
+log = get_logger("lock")
 
 
 @dataclass(frozen=True)
@@ -253,12 +257,13 @@ class SyncLock:
         self._extend()
 
     def _extend(self) -> None:
-        with self.engine.begin() as conn:
-            kept = conn.execute(
-                locks.update()
-                .where(locks.c.name == self.name, locks.c.holder == self.holder)
-                .values(expires_at=_store_now(self._lease_seconds))
-            ).rowcount
+        extend = (
+            locks.update()
+            .where(locks.c.name == self.name, locks.c.holder == self.holder)
+            .values(expires_at=_store_now(self._lease_seconds))
+        )
+        # A session lost under the renewal says nothing of the lease: it is renewed on a new one.
+        kept = on_new_session(self.engine, "the lock renewal", lambda conn: conn.execute(extend).rowcount)
         if not kept:
             raise LockBusy("this sync's lock was taken over by another process (lease expired); stopping")
         self._renewed = time.monotonic()
@@ -267,8 +272,11 @@ class SyncLock:
         """Give the lock back."""
         if self._stop is not None:
             self._stop.set()
-        with self.engine.begin() as conn:
-            conn.execute(locks.delete().where(locks.c.name == self.name, locks.c.holder == self.holder))
+        release = locks.delete().where(locks.c.name == self.name, locks.c.holder == self.holder)
+        try:
+            on_new_session(self.engine, "the lock release", lambda conn: conn.execute(release))
+        except StoreConnectionLost as exc:  # no longer renewed, the lease ends by itself: the run's outcome stands
+            log.warning("lock_not_released", lock=self.name, error=str(exc), lease_seconds=self._lease_seconds)
 
     def __enter__(self) -> SyncLock:
         self.acquire()

@@ -10,12 +10,17 @@ import sqlalchemy as sa
 
 from integrator.clock import utcnow
 from integrator.identity import ids_of
+from integrator.logs import get_logger
 from integrator.reconcile import Quarantined, Rejection
+from integrator.store.disconnect import is_disconnect, lost, on_new_session, reported_as
 from integrator.store.schema import quarantine, run_actions, runs
 
 __all__ = ["finish_run", "record_quarantine", "record_rejections", "start_run"]
 
+log = get_logger("runs")
 
+
+@reported_as("the start of the run")
 def start_run(conn: sa.Connection, trigger: str) -> int:
     """Insert the run row (status running) and return its id.
 
@@ -43,8 +48,9 @@ def finish_run(
     summary: dict[str, Any],
     error: str | None = None,
 ) -> None:
-    """Close the run row with its counts and summary."""
-    conn.execute(
+    """Close the run row with its counts and summary: on the run's connection, or on a new session when the
+    run's own was lost (the row must say how the run ended; writing it twice writes the same)."""
+    update = (
         runs.update()
         .where(runs.c.id == run_id)
         .values(
@@ -55,9 +61,21 @@ def finish_run(
             **counts,
         )
     )
-    conn.commit()
+    step = "recording the run's end"
+    if not conn.invalidated:
+        try:
+            conn.execute(update)
+            conn.commit()
+            return
+        except sa.exc.DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            conn.rollback()
+            log.warning("store_connection_lost", step=step, error=str(lost(step, exc)), retrying="on a new session")
+    on_new_session(conn.engine, step, lambda fresh: fresh.execute(update))
 
 
+@reported_as("recording the run's rejections")
 def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rejection]) -> None:
     """Tagged records left out this run, one action each (untagged ones are only counted)."""
     rows = [
@@ -68,6 +86,7 @@ def record_rejections(conn: sa.Connection, run_id: int, rejections: Sequence[Rej
     conn.commit()
 
 
+@reported_as("recording the quarantine list")
 def record_quarantine(
     conn: sa.Connection, run_id: int, items: Sequence[Quarantined], *, full_run: bool, only: str | None = None
 ) -> None:

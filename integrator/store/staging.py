@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from integrator.identity import split_key
 from integrator.records import SYNCED_FIELDS, Record, attributes_json, normalize_login
+from integrator.store.disconnect import reported_as
 from integrator.store.identities import IdMinter
 
 __all__ = ["IDENTITY_FIELDS", "STAGED_FIELDS", "Staging"]
@@ -147,6 +148,7 @@ class Staging:
         if len(self._buffer) >= self._batch_size:
             self.flush()
 
+    @reported_as("the creates (writing their new ids)")
     def ids_through(self, create_seq: int) -> None:
         """Make sure the creates numbered up to `create_seq` have their ids (minted in ascending order of
         `create_seq` by a thread started at the first call; see `identities`). The caller commits."""
@@ -171,12 +173,14 @@ class Staging:
             self._minter.close()
             self._minter = None
 
+    @reported_as("the staging")
     def flush(self) -> None:
         """Write what is buffered."""
         if self._buffer:
             self._write_staging(self._buffer)
             self._buffer = []
 
+    @reported_as("the staging")
     def drop_erp_ids(self, erp_ids: Sequence[str]) -> None:
         """Remove rows that lost their login after the read."""
         ids = list(erp_ids)
@@ -210,9 +214,19 @@ def _bulk_writer(
             # through SQLAlchemy first: a failed COPY must leave a transaction that `rollback()` knows to end.
             if not connection.in_transaction():
                 connection.begin()
-            with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as stream:  # type: ignore[union-attr]
-                for row in rows:
-                    stream.write_row(row)
+            dbapi = connection.connection.dbapi_connection
+            try:
+                with dbapi.cursor() as cursor, cursor.copy(sql) as stream:  # type: ignore[union-attr]
+                    for row in rows:
+                        stream.write_row(row)
+            except connection.dialect.loaded_dbapi.Error as exc:
+                if not connection.dialect.is_disconnect(exc, dbapi, None):
+                    raise
+                # SQLAlchemy never saw this statement: tell it the session is gone, as its own statements would.
+                connection.invalidate(exc)
+                raise sa.exc.DBAPIError.instance(
+                    sql, None, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=True
+                ) from exc
 
         return copy
     marks = ", ".join(_placeholder(connection, i) for i in range(len(columns)))
