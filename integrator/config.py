@@ -210,6 +210,11 @@ class StoreConfig(_Section):
     batch_size: Annotated[int, Field(ge=1)] = 100_000
     """Accounts written per transaction when a sync applies its plan (each batch commits accounts, events and
     mails together); larger batches load faster, smaller ones hold the store's write lock for less time."""
+    reconnect_attempts: Annotated[int, Field(ge=0, le=10)] = 2
+    """Times a sync reads its source and stages again, on a new session, when the store's connection is lost
+    before anything was applied (a failover, a restart, a session ended by the server), after 1, 2, 4 … s; 0 =
+    never. Lost during the apply, the run fails at once (the batch in flight rolled back) and the next run goes on
+    from what was committed."""
 
 
 class AccountsConfig(_Section):

@@ -17,13 +17,14 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+import tenacity
 from sqlalchemy.engine import Engine
 
 from integrator.config import Config
 from integrator.connectors import make_connector
 from integrator.connectors.base import LeaveOut
 from integrator.contacts import ContactJoin
-from integrator.errors import FatalSyncError, GuardRefusal, StoreConnectionLost
+from integrator.errors import FatalSyncError, GuardRefusal, IntegratorError, StoreConnectionLost
 from integrator.faults import checkpoint
 from integrator.guard import check_plan
 from integrator.identity import ids_of, login_function
@@ -34,6 +35,7 @@ from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME
 from integrator.rules.tag import normalize_tag
 from integrator.store.apply import Applier, ApplyResult
 from integrator.store.db import open_store
+from integrator.store.disconnect import is_disconnect, lost
 from integrator.store.ledger import StoreLookups, has_live_accounts, load_live_ledger
 from integrator.store.lock import SyncLock
 from integrator.store.runs import (
@@ -117,6 +119,8 @@ class SyncResult:
     mail: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent reading and planning, and applying."""
+    transient: bool = False
+    """A failure the next run is expected to get past (the store's connection was lost); not in `--json`."""
 
     @property
     def exit_code(self) -> int:
@@ -126,6 +130,7 @@ class SyncResult:
     def to_json(self) -> dict[str, Any]:
         """Machine output for `sync --json`."""
         data = asdict(self)
+        data.pop("transient")
         if not self.dry_run:
             data.pop("actions")
         return data
@@ -211,11 +216,17 @@ def run_sync(
     trigger: str = "cli",
     engine: Engine | None = None,
     progress: Callable[[str, int], None] | None = None,
+    catch_unexpected: bool = False,
 ) -> SyncResult:
     """Run one sync and return its summary; fatal source/store errors end as status "failed".
 
     `progress(phase, count)`, when given, is told how far the read ("read", records so far) and the apply
     ("apply", accounts written so far) have come, for a progress display.
+
+    The store's connection lost before the apply began restarts the read and staging on a new session, at most
+    `[store] reconnect_attempts` times; lost during the apply, it fails the run (the batch in flight rolled back,
+    the next run goes on from what was committed). Any other error is raised after the run's row says it failed,
+    or, with `catch_unexpected` (the CLI, the daemon), ends as a failed summary too: every run that started has one.
     """
     engine = engine or open_store(config.store.url)
     connector = make_connector(config.source)
@@ -230,7 +241,12 @@ def run_sync(
             run_id = None if dry_run else start_run(conn, "only" if only else trigger)
             structlog.contextvars.bind_contextvars(run_id=run_id)
             try:
-                result = _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress)
+                result = _reading_again(config)(
+                    _run, conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress,
+                    catch_unexpected,
+                )  # fmt: skip
+            except _ReadInterrupted as interrupted:  # on every attempt: nothing was applied
+                result = _failed(conn, SyncResult(run_id=run_id, status="failed"), interrupted.lost)
             finally:
                 structlog.contextvars.unbind_contextvars("run_id")
     finally:
@@ -258,7 +274,9 @@ def reading_key(config: Config) -> bytes:
     return hashlib.blake2b(json.dumps(reading, sort_keys=True).encode(), digest_size=32).digest()
 
 
-def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress) -> SyncResult:  # type: ignore[no-untyped-def]
+def _run(  # type: ignore[no-untyped-def]
+    conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress, catch_unexpected
+) -> SyncResult:
     log.info("sync_started", source=connector.describe(), dry_run=dry_run, only=only)
     started = time.perf_counter()
     plan = Plan()
@@ -335,7 +353,7 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         read_seconds = time.perf_counter() - started
         check_plan(plan, config.safety, allow_mass_removal=allow_mass_removal, scoped=only is not None)
     except GuardRefusal as refusal:
-        conn.rollback()
+        _reset(conn)
         result = _result_from(plan, run_id, "refused", None, 0)
         result.created = result.updated = 0  # counts of what the run wrote: nothing of a refused run is applied
         result.refused, result.message = refusal.details, str(refusal)
@@ -344,19 +362,14 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
             _record_refusal(conn, run_id, refusal)
             finish_run(conn, run_id, "refused", _counts(result), _summary(result), error=str(refusal))
         return result
-    except FatalSyncError as exc:
-        conn.rollback()
-        log.error("sync_failed", error=str(exc))
-        result = _result_from(plan, run_id, "failed", None, 0)
-        result.message = str(exc)
-        result.created = result.updated = result.removed = 0
-        if run_id is not None:
-            finish_run(conn, run_id, "failed", _counts(result), _summary(result), error=str(exc))
-        return result
     except BaseException as exc:
-        conn.rollback()
-        if run_id is not None:
-            finish_run(conn, run_id, "failed", {}, {}, error=f"{type(exc).__name__}: {exc}")
+        failure = _store_lost(conn, "the read", exc)
+        if failure is not None:  # nothing applied yet: `run_sync` reads again on a new session
+            _reset(conn)
+            raise _ReadInterrupted(failure) from exc
+        result = _failed(conn, _nothing_applied(plan, run_id), exc)
+        if _summarised(exc, catch_unexpected):
+            return result
         raise
     if dry_run:
         result = _result_from(plan, None, "dry_run", None, readds)
@@ -373,23 +386,23 @@ def _run(conn, config, connector, rules, run_id, lock, dry_run, allow_mass_remov
         record_rejections(conn, run_id, plan.rejections)
         applied = applier.result
         record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None, only=only)
-    except StoreConnectionLost as exc:
-        # The batch in flight rolled back whole; what earlier batches committed stays, and the next run goes on.
-        conn.rollback()
-        log.error("sync_failed", error=str(exc), step=exc.step)
-        result = _result_from(plan, run_id, "failed", applier.result, readds)
-        result.message = str(exc)
-        finish_run(conn, run_id, "failed", _counts(result), _summary(result), error=str(exc))
-        return result
     except BaseException as exc:
-        conn.rollback()
-        finish_run(conn, run_id, "failed", {}, {}, error=f"{type(exc).__name__}: {exc}")
+        # The batch in flight rolled back whole; what earlier batches committed stays, and the next run goes on.
+        failure = _store_lost(conn, "the apply", exc) or exc
+        result = _failed(conn, _result_from(plan, run_id, "failed", applier.result, readds), failure)
+        if _summarised(failure, catch_unexpected):
+            return result
         raise
     quarantined = bool(plan.quarantined or applied.failed)
     result = _result_from(plan, run_id, "quarantined" if quarantined else "ok", applied, readds)
     checkpoint("sync.before_finish")
     result.timings = {"read": round(read_seconds, 3), "apply": round(time.perf_counter() - started - read_seconds, 3)}
-    finish_run(conn, run_id, result.status, _counts(result), _summary(result))
+    try:
+        finish_run(conn, run_id, result.status, _counts(result), _summary(result))
+    except Exception as exc:  # the store out of reach even on a new session: the next run marks this one interrupted
+        if not _summarised(exc, catch_unexpected):
+            raise
+        return _failed(conn, result, exc)
     log.info("sync_finished", status=result.status, **_counts(result), **result.timings)
     return result
 
@@ -439,6 +452,88 @@ def _heartbeat(applier: Applier, lock: SyncLock | None, progress: Callable[[str,
     if progress is not None:
         done = applier.result
         progress("apply", done.created + done.updated + done.refreshed + done.removed)
+
+
+class _ReadInterrupted(Exception):
+    """The store's connection was lost before anything was applied (`lost` says where): safe to read again."""
+
+    def __init__(self, lost: StoreConnectionLost) -> None:
+        super().__init__(str(lost))
+        self.lost = lost
+
+
+def _reading_again(config: Config) -> tenacity.Retrying:
+    """Calls `_run` again while it is interrupted before its apply: the read and staging start over on a new
+    session (the staging tables went with the old one), at most `[store] reconnect_attempts` times, after 1, 2,
+    4 … s (at most 30), time for a failover to complete."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("sync_reading_again", reason=str(error), attempt=state.attempt_number + 1,
+                    wait_seconds=round(state.upcoming_sleep, 1))  # fmt: skip
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(1 + config.store.reconnect_attempts),
+        wait=tenacity.wait_exponential(max=30),
+        retry=tenacity.retry_if_exception_type(_ReadInterrupted),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def _store_lost(conn: sa.Connection, step: str, exc: BaseException) -> StoreConnectionLost | None:
+    """`exc` as the store's connection lost during `step`, or None when it is something else. Once the run's
+    connection is known lost, any error is taken for that: a statement on a new session fails misleadingly
+    (the staging tables are not there)."""
+    if isinstance(exc, StoreConnectionLost):
+        return exc
+    if is_disconnect(exc) or (isinstance(exc, Exception) and conn.invalidated):
+        return lost(step, exc)
+    return None
+
+
+def _reset(conn: sa.Connection) -> None:
+    """End the run's transaction; on a lost connection SQLAlchemy only marks it lost, and its next statement
+    runs on a new session."""
+    try:
+        conn.rollback()
+    except sa.exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+
+
+def _summarised(exc: BaseException, catch_unexpected: bool) -> bool:
+    """Whether a run failing with `exc` returns its summary (else `exc` is raised): a source or store failure
+    always does; any other error when the caller asked for it."""
+    return isinstance(exc, FatalSyncError) or (catch_unexpected and isinstance(exc, Exception))
+
+
+def _nothing_applied(plan: Plan, run_id: int | None) -> SyncResult:
+    result = _result_from(plan, run_id, "failed", None, 0)
+    result.created = result.updated = result.removed = 0
+    return result
+
+
+def _failed(conn: sa.Connection, result: SyncResult, exc: BaseException) -> SyncResult:
+    """`result` as a failed run's summary, `exc` its message; the run's row says so (on a new session when the
+    run's own is gone, and not at all when the store is out of reach: the next run marks it interrupted)."""
+    _reset(conn)
+    expected = isinstance(exc, IntegratorError)
+    result.status = "failed"
+    result.message = str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}"
+    result.transient = isinstance(exc, StoreConnectionLost)
+    if result.transient:
+        log.error("sync_failed", error=result.message, step=exc.step, **_counts(result))  # type: ignore[attr-defined]
+    elif expected:
+        log.error("sync_failed", error=result.message)
+    else:
+        log.error("sync_failed", error=result.message, exc_info=exc)
+    if result.run_id is not None:
+        try:
+            finish_run(conn, result.run_id, "failed", _counts(result), _summary(result), error=result.message)
+        except Exception as error:  # noqa: BLE001 - the summary stands; the run's row stays "running" for now
+            log.error("run_not_recorded", run_id=result.run_id, error=f"{type(error).__name__}: {error}")
+    return result
 
 
 def _summary(result: SyncResult) -> dict[str, Any]:
