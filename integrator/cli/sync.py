@@ -75,6 +75,12 @@ def sync_command(config_path: Path, dry_run: bool, allow_mass_removal: bool, onl
         if as_json:
             print_json(_not_run(exc).to_json())
         exit_for(exc)
+    except Exception as exc:  # before a run started; the group says it on stderr and exits 1
+        if as_json:
+            print_json(
+                SyncResult(run_id=None, status="failed", message=f"unexpected {type(exc).__name__}: {exc}").to_json()
+            )
+        raise
     if as_json:
         print_json(result.to_json())  # the object's `message` says why; stderr keeps only the log line
     else:
@@ -92,7 +98,7 @@ def _not_run(exc: IntegratorError) -> SyncResult:
 
 def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
     if as_json or not sys.stdout.isatty():
-        result = run_sync(config, **options)
+        result = run_sync(config, catch_unexpected=True, **options)
     else:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
             task = bar.add_task("connecting")
@@ -101,5 +107,5 @@ def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
             def show(phase: str, count: int) -> None:
                 bar.update(task, description=labels[phase].format(count))
 
-            result = run_sync(config, progress=show, **options)
+            result = run_sync(config, progress=show, catch_unexpected=True, **options)
     return result
