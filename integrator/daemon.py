@@ -1,7 +1,9 @@
 """The scheduled daemon: syncs and mail delivery on their own schedules (APScheduler 3.x).
 
 Each job runs at most once at a time and missed runs coalesce into one, so a slow sync never piles up. A sync
-that finds another one running (the store lock) just skips its turn.
+that finds another one running (the store lock) just skips its turn. A sync that lost the store's connection (a
+failover, a restart) is a transient failure: logged as such, and the next scheduled run goes on from what was
+committed, on new sessions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from integrator.config import Config, parse_interval
-from integrator.errors import IntegratorError, LockBusy
+from integrator.errors import IntegratorError, LockBusy, StoreConnectionLost
 from integrator.logs import get_logger
 from integrator.mail.delivery import deliver_pending
 from integrator.store.db import open_store
@@ -38,15 +40,22 @@ def make_trigger(spec: str) -> BaseTrigger:
 
 def _sync_job(config: Config, engine: Engine) -> None:
     try:
-        result = run_sync(config, engine=engine, trigger="daemon")
+        # Every run that started ends with a summary, failed ones included (the run row says why).
+        result = run_sync(config, engine=engine, trigger="daemon", catch_unexpected=True)
     except LockBusy as exc:
         log.info("sync_skipped", reason=str(exc))
+        return
+    except StoreConnectionLost as exc:  # before the run started
+        log.warning("sync_transient_failure", error=str(exc), next_run="as scheduled")
         return
     except IntegratorError as exc:
         log.error("sync_error", error=str(exc))
         return
-    except Exception as exc:  # noqa: BLE001 - the daemon outlives one bad run; the run row says "failed"
+    except Exception as exc:  # noqa: BLE001 - the daemon outlives one bad start; the next run is scheduled
         log.exception("sync_crashed", error=f"{type(exc).__name__}: {exc}")
+        return
+    if result.transient:
+        log.warning("sync_transient_failure", run_id=result.run_id, error=result.message, next_run="as scheduled")
         return
     log.info("sync_done", run_id=result.run_id, status=result.status, message=result.message)
 
