@@ -1,4 +1,4 @@
--- erp: InsERT Subiekt nexo (PRO), schema ModelDanychContainer: customers (Podmioty) and contact persons (Przedstawiciele)
+-- erp: InsERT Subiekt nexo PRO (SQL Server, schema ModelDanychContainer)
 --
 -- Sources (names verified there):
 --   [N] InsERT's database documentation shipped with nexo SDK 59.0.0.9026, "Dokumentacja bazy danych systemu

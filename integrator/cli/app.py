@@ -179,6 +179,7 @@ def _register() -> None:
         "credentials",
         "demo",
         "api",
+        "presets",
     ):
         importlib.import_module(f"integrator.cli.{name}")
 
