@@ -21,11 +21,16 @@ still so after the in-batch retries), the batch stops: every mail stays pending 
 attempt, because an outage is not the mail's fault and must not turn a queue of good mail into failed mail; the
 report carries the error and `pending_left`. A secret minted for a mail that did not go out is revoked at once.
 
-The one unavoidable window: a crash (or a lost database) after the server answered 250 to the message but before
-step 4 committed. The row is still `pending`, so the next delivery sends the mail again with a new secret. The
-customer then has two mails and only the newer link or password works (the older secret is revoked when the
-newer mail is recorded). Any other crash point loses nothing and sends nothing twice: before the send the mail is
-simply still pending, after the record it is sent. Deliveries are serialised by a lease lock named `mail`.
+Every transaction here is short and safe to repeat, so a store session lost under one (a failover, a session
+ended by the server) only means doing it again on a new session; a second loss in a row stops the batch with
+`StoreConnectionLost`, and the mail it was at stays pending.
+
+The one unavoidable window: a crash (or the store out of reach even on a new session) after the server answered
+250 to the message but before step 4 committed. The row is still `pending`, so the next delivery sends the mail
+again with a new secret. The customer then has two mails and only the newer link or password works (the older
+secret is revoked when the newer mail is recorded). Any other crash point loses nothing and sends nothing twice:
+before the send the mail is simply still pending, after the record it is sent. Deliveries are serialised by a
+lease lock named `mail`.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from integrator.mail.compose import compose, secret_plan
 from integrator.mail.errors import BackendUnavailable, PermanentDeliveryError, TransientDeliveryError
 from integrator.mail.outbox import CREDENTIAL_KINDS, count_pending
 from integrator.mail.templates import make_environment
+from integrator.store.disconnect import on_new_session
 from integrator.store.lock import SyncLock
 from integrator.store.schema import accounts, outbox
 
@@ -61,6 +67,8 @@ log = get_logger("mail.delivery")
 
 _PAGE = 500
 _LOCK_NAME = "mail"
+_STEP = "mail delivery"
+"""The step a lost store connection names (`StoreConnectionLost`)."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +139,8 @@ class _Batch:
             if not ignore_backoff:
                 query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
             page_size = _PAGE if limit is None else min(_PAGE, limit - served)
-            with self.engine.connect() as conn:
-                ids = list(conn.execute(query.order_by(outbox.c.id).limit(page_size)).scalars())
+            page = query.order_by(outbox.c.id).limit(page_size)
+            ids = on_new_session(self.engine, _STEP, lambda conn, page=page: list(conn.execute(page).scalars()))
             if not ids:
                 return
             for mail_id in ids:
@@ -164,33 +172,43 @@ class _Batch:
                 return f"superseded by mail #{newer}"
         return None
 
+    def _claim(self, conn: sa.Connection, mail_id: int) -> tuple[Any, Any, Any, str | None] | None:
+        """(mail, account, secret, why cancelled) of a pending mail: either cancelled now, with the reason, or its
+        secret (if its kind carries one) issued; None when the mail is no longer pending."""
+        mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id, outbox.c.status == "pending")).first()
+        if mail is None:
+            return None
+        account = conn.execute(sa.select(accounts).where(accounts.c.id == mail.account_id)).first()
+        if _activated_since_login_change(mail, account):
+            # Queued while the account was pending, for its new login; the customer activated (with the link
+            # sent to the old address) before it went out: tell them the new login instead of cancelling.
+            conn.execute(outbox.update().where(outbox.c.id == mail_id).values(kind="login_changed"))
+            mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id)).first()
+        reason = self._cancel_reason(conn, mail, account)
+        if reason is not None:
+            conn.execute(outbox.update().where(outbox.c.id == mail_id).values(status="cancelled", last_error=reason))
+            return mail, account, None, reason
+        plan = secret_plan(mail.kind, self.config)
+        secret = None
+        if plan is not None:
+            now = utcnow()
+            secret = secrets.issue(
+                conn, mail.account_id, plan.kind, now=now, expires_at=now + timedelta(hours=plan.valid_hours)
+            )
+        return mail, account, secret, None
+
     def deliver(self, mail_id: int) -> None:
-        """Deliver one mail; raises `BackendUnavailable` when the backend cannot take any mail right now."""
-        with self.engine.begin() as conn:
-            mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id, outbox.c.status == "pending")).first()
-            if mail is None:  # sent, retried or cancelled meanwhile
-                return
-            account = conn.execute(sa.select(accounts).where(accounts.c.id == mail.account_id)).first()
-            if _activated_since_login_change(mail, account):
-                # Queued while the account was pending, for its new login; the customer activated (with the link
-                # sent to the old address) before it went out: tell them the new login instead of cancelling.
-                conn.execute(outbox.update().where(outbox.c.id == mail_id).values(kind="login_changed"))
-                mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id)).first()
-            reason = self._cancel_reason(conn, mail, account)
-            if reason is not None:
-                conn.execute(
-                    outbox.update().where(outbox.c.id == mail_id).values(status="cancelled", last_error=reason)
-                )
-                self.tally.cancelled += 1
-                log.info("mail_cancelled", mail_id=mail_id, kind=mail.kind, reason=reason)
-                return
-            plan = secret_plan(mail.kind, self.config)
-            secret = None
-            if plan is not None:
-                now = utcnow()
-                secret = secrets.issue(
-                    conn, mail.account_id, plan.kind, now=now, expires_at=now + timedelta(hours=plan.valid_hours)
-                )
+        """Deliver one mail; raises `BackendUnavailable` when the backend cannot take any mail right now, and
+        `StoreConnectionLost` when the store's connection is lost twice in a row (the mail stays pending)."""
+        # Nothing has left the process yet: a connection lost under this transaction only means doing it again.
+        claimed = on_new_session(self.engine, _STEP, lambda conn: self._claim(conn, mail_id))
+        if claimed is None:  # sent, retried or cancelled meanwhile
+            return
+        mail, account, secret, reason = claimed
+        if reason is not None:
+            self.tally.cancelled += 1
+            log.info("mail_cancelled", mail_id=mail_id, kind=mail.kind, reason=reason)
+            return
         # The secret's hash is committed: from here on the plaintext may leave the process.
         checkpoint("mail.after_secret")
         try:
@@ -233,7 +251,8 @@ class _Batch:
 
     def _record_sent(self, mail: Any, secret: secrets.IssuedSecret | None) -> None:
         now = utcnow()
-        with self.engine.begin() as conn:
+
+        def record(conn: sa.Connection) -> None:
             conn.execute(
                 outbox.update()
                 .where(outbox.c.id == mail.id, outbox.c.status == "pending")
@@ -241,6 +260,10 @@ class _Batch:
             )
             if secret is not None:
                 secrets.revoke_others(conn, mail.account_id, keep_id=secret.id, now=now)
+
+        # The server took the mail: a lost session must not leave it pending (it would go out again), so the record
+        # is written on a new one. Only a second loss (or a crash) leaves the window the module docstring names.
+        on_new_session(self.engine, "recording a sent mail", record)
         self.tally.sent += 1
         log.info("mail_sent", mail_id=mail.id, kind=mail.kind, recipient=mail.recipient)
 
@@ -253,10 +276,13 @@ class _Batch:
             values.update(status="failed", next_attempt_at=None)
         else:
             values["next_attempt_at"] = now + self.retry.backoff(attempts)
-        with self.engine.begin() as conn:
+
+        def record(conn: sa.Connection) -> None:
             conn.execute(outbox.update().where(outbox.c.id == mail.id, outbox.c.status == "pending").values(**values))
             if secret is not None:
                 secrets.revoke(conn, secret.id, now=now)
+
+        on_new_session(self.engine, _STEP, record)
         if give_up:
             self.tally.failed += 1
             self.tally.failed_ids.append(mail.id)
@@ -269,7 +295,8 @@ class _Batch:
     def _not_tried(self, mail: Any, secret: secrets.IssuedSecret | None, error: str) -> None:
         """The backend could not take any mail: note why on the row, charge no attempt, revoke the secret."""
         now = utcnow()
-        with self.engine.begin() as conn:
+
+        def record(conn: sa.Connection) -> None:
             conn.execute(
                 outbox.update()
                 .where(outbox.c.id == mail.id, outbox.c.status == "pending")
@@ -277,6 +304,8 @@ class _Batch:
             )
             if secret is not None:
                 secrets.revoke(conn, secret.id, now=now)
+
+        on_new_session(self.engine, _STEP, record)
         self.tally.retry_later += 1
 
 
