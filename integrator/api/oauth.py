@@ -28,7 +28,7 @@ from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
 from integrator.logs import get_logger
 
-__all__ = ["Caller", "TokenServer", "caller", "router"]
+__all__ = ["Caller", "TokenServer", "caller", "require", "router"]
 
 log = get_logger("api")
 
@@ -217,3 +217,19 @@ def caller(
     if grant is None:
         raise ApiError(401, "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return Caller(grant.client, grant.scopes)
+
+
+def require(*scopes: str) -> Any:
+    """FastAPI dependency: the caller, whose token must carry one of `scopes` (403 `insufficient_scope`)."""
+
+    def check(who: Caller = Depends(caller)) -> Caller:  # noqa: B008
+        if not who.scopes & set(scopes):
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'},
+                reason=f"this call needs a token with the scope {' or '.join(scopes)}",
+            )
+        return who
+
+    return Depends(check)
