@@ -97,7 +97,8 @@ def _sqlite_concat(node: exp.Expression) -> exp.Expression:
 
     if not isinstance(node, exp.Concat):
         return node
-    parts = [exp.func("COALESCE", part, exp.Literal.string("")) for part in node.expressions]
+    # a replaced node's children are not visited again: a CONCAT inside this one is rewritten here
+    parts = [exp.func("COALESCE", part.transform(_sqlite_concat), exp.Literal.string("")) for part in node.expressions]
     joined = parts[0]
     for part in parts[1:]:
         joined = exp.DPipe(this=joined, expression=part)

@@ -17,7 +17,7 @@ SHIPPED = available_presets()
 
 
 def test_the_erp_presets_are_shipped() -> None:
-    assert "subiekt_nexo" in SHIPPED
+    assert {"subiekt_nexo", "subiekt_gt", "optima", "comarch_xl"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

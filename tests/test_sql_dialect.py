@@ -13,11 +13,11 @@ from integrator.connectors.sql_dialect import dialect_for, parse_tsql, translate
 from integrator.errors import ConfigError
 from tests.conftest import MARIADB_HOST, MARIADB_PORT, PG_HOST, PG_PORT, require_odbc_driver
 
-# What presets use: TOP in a subquery, N'' strings with Polish text, CONCAT over a NULL, ISNULL, CAST to
+# What presets use: TOP in a subquery, N'' strings with Polish text, CONCAT (nested) over a NULL, ISNULL, CAST to
 # NVARCHAR, CASE over a bit, a schema-qualified mixed-case table, a correlated lookup by name.
 TSQL = """
 SELECT CAST(p.Id AS NVARCHAR(20)) AS erp_id,
-       CONCAT(p.Imie, N' ', p.Nazwisko) AS name,
+       CONCAT(p.Imie, CASE WHEN p.Nazwisko <> '' THEN CONCAT(N' ', p.Nazwisko) END) AS name,
        ISNULL(p.Email, N'brak') AS email,
        N'Zażółć' AS tags,
        CASE WHEN p.Aktywny = 1 THEN 1 ELSE 0 END AS active,
@@ -28,7 +28,7 @@ ORDER BY p.Id
 """
 EXPECTED = [
     ("1", "Łucja Wąs", "lucja@example.pl", "Zażółć", 1, "E-mail"),
-    ("2", "Jerzy ", "brak", "Zażółć", 0, "E-mail"),
+    ("2", "Jerzy", "brak", "Zażółć", 0, "E-mail"),
 ]
 
 

@@ -1,0 +1,239 @@
+"""Replicas of Subiekt GT (schema dbo), Comarch ERP Optima and Comarch ERP XL (schema CDN) customer tables, with
+one interface for the shared preset scenario: customers with tags, contact persons, switches.
+
+Names are those in ../shared/erp-schemas.md (public code and a DDL dump); types as far as known: GT and
+Optima keep text in varchar of the Polish code page, which the PostgreSQL replica reproduces with a WIN1250
+database. Only the columns the presets read, plus a few beside them, are built.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+from support.replica import Replica
+
+GT_TABLES: dict[str, dict[str, str]] = {
+    "kh__Kontrahent": {
+        "kh_Id": "int", "kh_Symbol": "varchar(20)", "kh_Rodzaj": "int", "kh_EMail": "varchar(255)",
+        "kh_WWW": "varchar(255)", "kh_IdGrupa": "int", "kh_Cena": "int", "kh_IdRabat": "int", "kh_IdOpiekun": "int",
+        "kh_Zablokowany": "bit", "kh_Potencjalny": "bit", "kh_Jednorazowy": "bit", "kh_DataZmiany": "datetime",
+    },
+    "adr__Ewid": {
+        "adr_Id": "int", "adr_IdObiektu": "int", "adr_TypAdresu": "int", "adr_Nazwa": "varchar(50)",
+        "adr_NazwaPelna": "varchar(255)", "adr_NIP": "varchar(20)", "adr_Telefon": "varchar(35)",
+        "adr_Symbol": "varchar(20)",
+    },
+    "kh_CechaKh": {"ck_Id": "int", "ck_IdKhnt": "int", "ck_IdCecha": "int"},
+    "sl_CechaKh": {"ckh_Id": "int", "ckh_Nazwa": "varchar(50)"},
+    "sl_Rabat": {"rt_Id": "int", "rt_Nazwa": "varchar(50)", "rt_Procent": "decimal"},
+    "pd_Uzytkownik": {"uz_Id": "int", "uz_Identyfikator": "varchar(20)", "uz_Imie": "varchar(20)",
+                      "uz_Nazwisko": "varchar(30)"},
+    "vwPoziomyCenWaluty": {"IDENT": "int", "NAZWA": "varchar(50)", "WALUTA": "varchar(3)", "RODZAJ": "int"},
+    "kh_Pracownik": {
+        "pk_Id": "int", "pk_IdKh": "int", "pk_Imie": "varchar(20)", "pk_Nazwisko": "varchar(30)",
+        "pk_EMail": "varchar(100)", "pk_Telefon": "varchar(35)", "pk_TelKomorka": "varchar(35)",
+        "pk_Stanowisko": "varchar(50)", "pk_Podstaw": "bit", "pk_Zablokowany": "bit", "pk_DataZmiany": "datetime",
+    },
+}  # fmt: skip
+
+OPTIMA_TABLES: dict[str, dict[str, str]] = {
+    "Kontrahenci": {
+        "Knt_KntId": "int", "Knt_PodmiotTyp": "smallint", "Knt_Kod": "varchar(50)", "Knt_Nazwa1": "varchar(50)",
+        "Knt_Nazwa2": "varchar(50)", "Knt_Nazwa3": "varchar(50)", "Knt_NipKraj": "varchar(2)",
+        "Knt_Nip": "varchar(13)", "Knt_Email": "varchar(255)", "Knt_Telefon1": "varchar(30)", "Knt_Ceny": "smallint",
+        "Knt_Upust": "decimal", "Knt_OpiekunTyp": "smallint", "Knt_OpiekunId": "int", "Knt_Nieaktywny": "tinyint",
+        "Knt_Grupa": "varchar(20)", "Knt_TS_Mod": "datetime",
+    },
+    "DefCeny": {"DfC_DfCId": "int", "DfC_Lp": "smallint", "DfC_Nazwa": "varchar(40)"},
+    "PracownicyView": {"PracId": "int", "Kod": "varchar(20)", "Imie": "varchar(30)", "Nazwisko": "varchar(40)",
+                       "EMail": "varchar(255)", "Telefon1": "varchar(30)"},
+    "DefAtrybuty": {"DeA_DeAId": "int", "DeA_Kod": "varchar(40)", "DeA_Nazwa": "varchar(255)", "DeA_Typ": "smallint",
+                    "DeA_Format": "smallint"},
+    "KntAtrybuty": {"KnA_KnAId": "int", "KnA_DeAId": "int", "KnA_PodmiotTyp": "smallint", "KnA_PodmiotId": "int",
+                    "KnA_WartoscTxt": "varchar(255)"},
+    "KntOsoby": {"KnO_KnOId": "int", "KnO_KntId": "int", "KnO_Nazwisko": "varchar(100)", "KnO_Tytul": "varchar(40)",
+                 "KnO_Email": "varchar(255)", "KnO_Telefon": "varchar(30)", "KnO_GSM": "varchar(30)",
+                 "KnO_Nieaktywny": "tinyint"},
+}  # fmt: skip
+
+XL_TABLES: dict[str, dict[str, str]] = {
+    "KntKarty": {
+        "Knt_GIDTyp": "smallint", "Knt_GIDNumer": "int", "Knt_Akronim": "varchar(20)", "Knt_Nazwa1": "varchar(250)",
+        "Knt_Nazwa2": "varchar(250)", "Knt_Nazwa3": "varchar(250)", "Knt_Nip": "varchar(40)",
+        "Knt_EMail": "varchar(255)", "Knt_Telefon1": "varchar(30)", "Knt_Archiwalny": "tinyint",
+        "Knt_Nieaktywny": "tinyint", "Knt_LastModL": "int",
+    },
+    "KntOsoby": {
+        "KnS_KntTyp": "smallint", "KnS_KntNumer": "int", "KnS_KntLp": "smallint", "KnS_Nazwa": "varchar(100)",
+        "KnS_EMail": "varchar(255)", "KnS_Telefon": "varchar(30)", "KnS_Archiwalny": "tinyint",
+        "KnS_UpowaznionaZam": "tinyint",
+    },
+    "Atrybuty": {"Atr_Id": "int", "Atr_ObiTyp": "smallint", "Atr_ObiNumer": "int", "Atr_AtkId": "int",
+                 "Atr_Wartosc": "varchar(1024)"},
+    "AtrybutyKlasy": {"AtK_ID": "int", "AtK_Nazwa": "varchar(40)"},
+}  # fmt: skip
+
+
+class _Base:
+    """Ids from a counter unlike a fresh install's; tag definitions created on first use, each beside a decoy."""
+
+    def __init__(self, replica: Replica) -> None:
+        self.db = replica
+        self.ids = itertools.count(701)
+        self._tags: dict[str, int] = {}
+
+    @property
+    def connection_string(self) -> str:
+        return self.db.connection_string
+
+    def tag_id(self, name: str) -> int:
+        if name not in self._tags:
+            self._define_tag(next(self.ids), f"{name} stary")
+            self._tags[name] = next(self.ids)
+            self._define_tag(self._tags[name], name)
+        return self._tags[name]
+
+    def _define_tag(self, tag_id: int, name: str) -> None:
+        raise NotImplementedError
+
+
+class GtReplica(_Base):
+    """Subiekt GT: kh__Kontrahent with its main address, cechy, contact persons (kh_Pracownik)."""
+
+    preset = "subiekt_gt"
+
+    def __init__(self, engine: str, where: str | Path) -> None:
+        super().__init__(Replica(engine, "dbo", GT_TABLES, where))
+        self.db.insert("vwPoziomyCenWaluty", IDENT=2, NAZWA="Hurtowa Ś", WALUTA="PLN", RODZAJ=1)
+        self.db.insert("vwPoziomyCenWaluty", IDENT=2, NAZWA="Hurtowa EUR", WALUTA="XEU", RODZAJ=1)
+        self.db.insert("sl_Rabat", rt_Id=5, rt_Nazwa="Stały", rt_Procent=Decimal("7.5"))
+        self.db.insert("pd_Uzytkownik", uz_Id=3, uz_Identyfikator="ŁD", uz_Imie="Łukasz", uz_Nazwisko="Dąbrowski")
+
+    def _define_tag(self, tag_id: int, name: str) -> None:
+        self.db.insert("sl_CechaKh", ckh_Id=tag_id, ckh_Nazwa=name)
+
+    def customer(self, name: str, email: str, tags: tuple[str, ...] = (), *, kind: int = 2) -> int:
+        erp_id = next(self.ids)
+        self.db.insert("kh__Kontrahent", kh_Id=erp_id, kh_Symbol=f"K{erp_id}", kh_Rodzaj=kind, kh_EMail=email,
+                       kh_Cena=2, kh_IdRabat=5, kh_IdOpiekun=3, kh_Zablokowany=0, kh_Potencjalny=0,
+                       kh_Jednorazowy=0)  # fmt: skip
+        self.db.insert("adr__Ewid", adr_Id=next(self.ids), adr_IdObiektu=erp_id, adr_TypAdresu=2, adr_Nazwa="Dostawa")
+        self.db.insert("adr__Ewid", adr_Id=next(self.ids), adr_IdObiektu=erp_id, adr_TypAdresu=1, adr_Nazwa=name[:50],
+                       adr_NazwaPelna=name, adr_NIP="725-123-45-67", adr_Telefon="42 630 12 34")  # fmt: skip
+        for tag in tags:
+            self.tag(erp_id, tag)
+        return erp_id
+
+    def tag(self, erp_id: int, name: str) -> None:
+        self.db.insert("kh_CechaKh", ck_Id=next(self.ids), ck_IdKhnt=erp_id, ck_IdCecha=self.tag_id(name))
+
+    def untag(self, erp_id: int, name: str) -> None:
+        self.db.delete("kh_CechaKh", ck_IdKhnt=erp_id, ck_IdCecha=self.tag_id(name))
+
+    def contact(self, erp_id: int, first: str, last: str, email: str | None) -> int:
+        contact_id = next(self.ids)
+        self.db.insert("kh_Pracownik", pk_Id=contact_id, pk_IdKh=erp_id, pk_Imie=first, pk_Nazwisko=last,
+                       pk_EMail=email, pk_TelKomorka="600 100 200", pk_Podstaw=0, pk_Zablokowany=0)  # fmt: skip
+        return contact_id
+
+    def switch_contact(self, erp_id: int, contact_id: int, active: bool) -> None:
+        self.db.update("kh_Pracownik", {"pk_Id": contact_id}, pk_Zablokowany=int(not active))
+
+    def not_a_customer(self, name: str, email: str, tags: tuple[str, ...]) -> int:
+        """A supplier-only contractor (kh_Rodzaj = 1)."""
+        return self.customer(name, email, tags, kind=1)
+
+
+class OptimaReplica(_Base):
+    """Comarch ERP Optima: CDN.Kontrahenci, attributes (DefAtrybuty/KntAtrybuty), contact persons (KntOsoby)."""
+
+    preset = "optima"
+
+    def __init__(self, engine: str, where: str | Path) -> None:
+        super().__init__(Replica(engine, "CDN", OPTIMA_TABLES, where))
+        self.db.insert("DefCeny", DfC_DfCId=11, DfC_Lp=1, DfC_Nazwa="Detaliczna")
+        self.db.insert("DefCeny", DfC_DfCId=12, DfC_Lp=2, DfC_Nazwa="Hurtowa Ś")
+        self.db.insert("PracownicyView", PracId=4, Kod="ŁD", Imie="Łukasz", Nazwisko="Dąbrowski",
+                       EMail="lukasz@mojafirma.pl")  # fmt: skip
+
+    def _define_tag(self, tag_id: int, name: str) -> None:
+        self.db.insert("DefAtrybuty", DeA_DeAId=tag_id, DeA_Kod=name, DeA_Nazwa=f"{name} (portal)", DeA_Typ=1)
+
+    def customer(self, name: str, email: str, tags: tuple[str, ...] = ()) -> int:
+        erp_id = next(self.ids)
+        first, _, rest = name.partition(" ")
+        self.db.insert("Kontrahenci", Knt_KntId=erp_id, Knt_PodmiotTyp=1, Knt_Kod=f"K{erp_id}", Knt_Nazwa1=first,
+                       Knt_Nazwa2=rest, Knt_Nazwa3="", Knt_NipKraj="PL", Knt_Nip="7251234567", Knt_Email=email,
+                       Knt_Telefon1="42 630 12 34", Knt_Ceny=2, Knt_Upust=Decimal("7.5"), Knt_OpiekunTyp=3,
+                       Knt_OpiekunId=4, Knt_Nieaktywny=0, Knt_Grupa="HURT")  # fmt: skip
+        for tag in tags:
+            self.tag(erp_id, tag)
+        return erp_id
+
+    def tag(self, erp_id: int, name: str, value: str = "TAK") -> None:
+        self.db.insert("KntAtrybuty", KnA_KnAId=next(self.ids), KnA_DeAId=self.tag_id(name), KnA_PodmiotTyp=1,
+                       KnA_PodmiotId=erp_id, KnA_WartoscTxt=value)  # fmt: skip
+
+    def untag(self, erp_id: int, name: str) -> None:
+        self.db.delete("KntAtrybuty", KnA_PodmiotId=erp_id, KnA_DeAId=self.tag_id(name))
+
+    def contact(self, erp_id: int, first: str, last: str, email: str | None) -> int:
+        contact_id = next(self.ids)
+        self.db.insert("KntOsoby", KnO_KnOId=contact_id, KnO_KntId=erp_id, KnO_Nazwisko=f"{first} {last}",
+                       KnO_Email=email, KnO_GSM="", KnO_Telefon="42 600 00 00", KnO_Nieaktywny=0)  # fmt: skip
+        return contact_id
+
+    def switch_contact(self, erp_id: int, contact_id: int, active: bool) -> None:
+        self.db.update("KntOsoby", {"KnO_KnOId": contact_id}, KnO_Nieaktywny=int(not active))
+
+    def not_a_customer(self, name: str, email: str, tags: tuple[str, ...]) -> int:
+        """A contractor whose attribute is switched off (value NIE): it has the attribute but not the tag."""
+        erp_id = self.customer(name, email)
+        for tag in tags:
+            self.tag(erp_id, tag, value="NIE")
+        return erp_id
+
+
+class XlReplica(_Base):
+    """Comarch ERP XL: CDN.KntKarty, attributes (AtrybutyKlasy/Atrybuty), contact persons (KntOsoby)."""
+
+    preset = "comarch_xl"
+
+    def __init__(self, engine: str, where: str | Path) -> None:
+        super().__init__(Replica(engine, "CDN", XL_TABLES, where))
+        self._lp: dict[int, itertools.count[int]] = {}
+
+    def _define_tag(self, tag_id: int, name: str) -> None:
+        self.db.insert("AtrybutyKlasy", AtK_ID=tag_id, AtK_Nazwa=name)
+
+    def customer(self, name: str, email: str, tags: tuple[str, ...] = (), *, archived: bool = False) -> int:
+        erp_id = next(self.ids)
+        self.db.insert("KntKarty", Knt_GIDTyp=32, Knt_GIDNumer=erp_id, Knt_Akronim=f"K{erp_id}", Knt_Nazwa1=name,
+                       Knt_Nazwa2="", Knt_Nip="725-123-45-67", Knt_EMail=email, Knt_Telefon1="42 630 12 34",
+                       Knt_Archiwalny=int(archived), Knt_Nieaktywny=0)  # fmt: skip
+        for tag in tags:
+            self.tag(erp_id, tag)
+        return erp_id
+
+    def tag(self, erp_id: int, name: str) -> None:
+        self.db.insert("Atrybuty", Atr_Id=next(self.ids), Atr_ObiTyp=32, Atr_ObiNumer=erp_id,
+                       Atr_AtkId=self.tag_id(name), Atr_Wartosc="TAK")  # fmt: skip
+
+    def untag(self, erp_id: int, name: str) -> None:
+        self.db.delete("Atrybuty", Atr_ObiNumer=erp_id, Atr_AtkId=self.tag_id(name))
+
+    def contact(self, erp_id: int, first: str, last: str, email: str | None, *, authorised: bool = True) -> int:
+        lp = next(self._lp.setdefault(erp_id, itertools.count(1)))
+        self.db.insert("KntOsoby", KnS_KntTyp=32, KnS_KntNumer=erp_id, KnS_KntLp=lp, KnS_Nazwa=f"{first} {last}",
+                       KnS_EMail=email, KnS_Telefon="600 100 200", KnS_Archiwalny=0,
+                       KnS_UpowaznionaZam=int(authorised))  # fmt: skip
+        return lp
+
+    def switch_contact(self, erp_id: int, contact_id: int, active: bool) -> None:
+        self.db.update("KntOsoby", {"KnS_KntNumer": erp_id, "KnS_KntLp": contact_id}, KnS_Archiwalny=int(not active))
+
+    def not_a_customer(self, name: str, email: str, tags: tuple[str, ...]) -> int:
+        """An archived contractor card."""
+        return self.customer(name, email, tags, archived=True)

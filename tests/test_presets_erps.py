@@ -1,0 +1,160 @@
+"""The subiekt_gt, optima and comarch_xl presets end to end on replicas of their tables (schemas dbo and CDN):
+SQLite through the SQLite3 ODBC driver, PostgreSQL through psqlODBC in a WIN1250 database (GT's and Optima's
+varchar columns are in the Polish code page), synced by `integrator sync`.
+
+One scenario for each: a tag added, removed and re-added (a new identity), a contact person added and switched
+off, a contractor that is not a customer (GT: supplier only; Optima: its attribute set to NIE; XL: an archived
+card) never gets an account, Polish names arrive intact, the customer's fields reach its contacts' accounts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from support.erp_replicas import GtReplica, OptimaReplica, XlReplica
+
+from integrator.cli import main
+from integrator.store.db import open_store
+from integrator.store.schema import accounts
+from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver, require_service
+
+TAG = "Klient B2B"
+ERPS = {"subiekt_gt": GtReplica, "optima": OptimaReplica, "comarch_xl": XlReplica}
+CUSTOMER_FIELDS: dict[str, dict[str, Any]] = {
+    "subiekt_gt": {"price_level": "Hurtowa Ś", "discount": Decimal("7.5"), "sales_rep": "Łukasz Dąbrowski",
+                   "tax_id": "725-123-45-67"},
+    "optima": {"price_level": "Hurtowa Ś", "discount": Decimal("7.5"), "sales_rep": "Łukasz Dąbrowski",
+               "sales_rep_email": "lukasz@mojafirma.pl", "tax_id": "7251234567"},
+    "comarch_xl": {"tax_id": "725-123-45-67"},
+}  # fmt: skip
+
+
+@pytest.fixture
+def pg_win1250() -> Iterator[str]:
+    """A fresh PostgreSQL database in the Polish Windows code page, as GT's and Optima's varchar text is."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    require_odbc_driver("PostgreSQL Unicode")
+    import psycopg
+
+    name = f"it_{uuid.uuid4().hex[:12]}"
+    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE \"{name}\" ENCODING 'WIN1250' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | Path]:
+    if request.param == "sqlite":
+        require_odbc_driver("SQLite3")
+        return "sqlite", tmp_path / "erp.db"
+    return "postgres", request.getfixturevalue("pg_win1250")
+
+
+def write_config(tmp_path: Path, erp: Any, options: str) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""[source]
+kind = "odbc"
+connection_string = {json.dumps(erp.connection_string)}
+preset = "{erp.preset}"
+preset_options = {options}
+[rules]
+tag = "{TAG}"
+[store]
+url = "sqlite:///{tmp_path / "store.db"}"
+[mail]
+backend = "file"
+deliver_after_sync = false
+[mail.file]
+directory = "mail"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def sync(config: Path) -> dict[str, Any]:
+    done = CliRunner().invoke(main, ["sync", "--json", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def live(config: Path) -> dict[tuple[str, str | None], dict[str, Any]]:
+    engine = open_store(f"sqlite:///{config.parent / 'store.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(accounts).where(accounts.c.status != "removed")).mappings()
+        found = {(row["erp_id"], row["contact_id"]): dict(row) for row in rows}
+    engine.dispose()
+    return found
+
+
+def keys(*pairs: tuple[int, int]) -> set[tuple[str, str]]:
+    return {(str(erp_id), str(contact_id)) for erp_id, contact_id in pairs}
+
+
+@pytest.mark.parametrize("preset", sorted(ERPS))
+def test_preset_syncs_its_replica(preset: str, engine_db: tuple[str, str | Path], tmp_path: Path) -> None:
+    erp = ERPS[preset](*engine_db)
+    zolta = erp.customer("Hurtownia Żółta Łódź", "zamowienia@zolta.pl", (TAG, "VIP"))
+    lucja = erp.contact(zolta, "Łucja", "Wąs-Źdźbło", "lucja@zolta.pl")
+    erp.contact(zolta, "Bez", "Maila", None)
+    later = erp.customer("Później Ćma", "biuro@pozniej.pl", ("VIP",))
+    jan = erp.contact(later, "Jan", "Ćwik", "jan@pozniej.pl")
+    other = erp.not_a_customer("Dostawca Źródło", "dostawca@zrodlo.pl", (TAG,))
+    erp.contact(other, "Ewa", "Ęś", "ewa@zrodlo.pl")
+    config = write_config(tmp_path, erp, f'{{ contacts = true, tag = "{TAG}" }}')
+
+    sync(config)
+    first = live(config)
+    assert set(first) == keys((zolta, lucja))
+    account = first[(str(zolta), str(lucja))]
+    assert (account["login"], account["contact_name"], account["name"]) == (
+        "lucja@zolta.pl", "Łucja Wąs-Źdźbło", "Hurtownia Żółta Łódź"
+    )  # fmt: skip
+    expected = CUSTOMER_FIELDS[preset]
+    got = {field: account[field] for field in expected}
+    if "discount" in got:
+        got["discount"] = Decimal(str(got["discount"]))
+    assert got == expected
+
+    erp.tag(later, TAG)  # tag added
+    added = erp.contact(zolta, "Zenon", "Żak", "zenon@zolta.pl")  # a contact added
+    sync(config)
+    assert set(live(config)) == keys((zolta, lucja), (zolta, added), (later, jan))
+
+    erp.switch_contact(zolta, added, active=False)  # ... and switched off
+    erp.untag(zolta, TAG)  # tag removed
+    sync(config)
+    assert set(live(config)) == keys((later, jan))
+
+    erp.tag(zolta, TAG)  # re-added: a brand-new identity
+    sync(config)
+    again = live(config)
+    assert set(again) == keys((zolta, lucja), (later, jan))
+    assert again[(str(zolta), str(lucja))]["id"] != account["id"]
+
+
+def test_xl_authorised_only_leaves_contacts_not_authorised_to_order_out(tmp_path: Path, sqlite_odbc: str) -> None:
+    erp = XlReplica("sqlite", tmp_path / "xl.db")
+    firm = erp.customer("Hurtownia Ąę", "biuro@ae.pl", (TAG,))
+    allowed = erp.contact(firm, "Anna", "Żak", "anna@ae.pl", authorised=True)
+    refused = erp.contact(firm, "Olgierd", "Łoś", "olgierd@ae.pl", authorised=False)
+    config = write_config(tmp_path, erp, f'{{ contacts = true, tag = "{TAG}", authorised_only = true }}')
+    result = sync(config)
+    assert set(live(config)) == keys((firm, allowed))
+    assert {(r["erp_id"], r["contact_id"]): r["reasons"] for r in result["rejections"]} == {
+        (str(firm), str(refused)): "no_access"
+    }
