@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.engine import Engine
 
-from integrator.api import customer, health, oauth, staff
+from integrator.api import customer, events, health, oauth, staff
 from integrator.api.context import ApiContext
 from integrator.api.errors import install_error_handlers
 from integrator.config import Config
@@ -33,7 +33,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     app.state.context = context
     app.state.token_server = oauth.TokenServer(context)
     install_error_handlers(app)
-    for module in (health, oauth, customer, staff):
+    for module in (health, oauth, customer, staff, events):
         app.include_router(module.router)
     app.openapi_components = {"securitySchemes": {"clientBasic": {"type": "http", "scheme": "basic"}}}
 
