@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from support.erp import SqliteErp, make_config
 from support.mailstore import token_in
+from support.store_sessions import end_sessions as _end_sessions
+from support.store_sessions import hook as _hook
 
 import integrator.portal
 import integrator.store.apply
@@ -63,21 +64,6 @@ class Shop:
 
     def accounts_of(self, erp_id: int) -> list[dict[str, Any]]:
         return sorted(self.rows(accounts, accounts.c.erp_id == str(erp_id)), key=lambda r: r["created_at"])
-
-
-def _hook(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, action: Callable[[], None]) -> list[str]:
-    """Run `action` once when `module` reaches `checkpoint(name)`; returns the names reached."""
-    reached: list[str] = []
-    original = module.checkpoint
-
-    def checkpoint(at: str) -> None:
-        reached.append(at)
-        if at == name and reached.count(at) == 1:
-            action()
-        original(at)
-
-    monkeypatch.setattr(module, "checkpoint", checkpoint)
-    return reached
 
 
 def test_an_activation_overlapping_a_removal_never_reopens_the_account(
@@ -175,34 +161,6 @@ def test_a_restored_account_that_was_activated_is_active_again(erp: SqliteErp, s
 
 
 # -- a lost store connection -----------------------------------------------------------------------------------
-def _end_sessions(store_url: str) -> Callable[[], None]:
-    """Ends every other session of the store's database, as a failover or an idle-session killer does."""
-    url = sa.engine.make_url(store_url)
-    admin = open_store(store_url, upgrade=False)
-
-    def end() -> None:
-        with admin.connect() as conn:
-            if url.get_backend_name() == "postgresql":
-                conn.execute(
-                    sa.text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = :db AND pid <> pg_backend_pid()"
-                    ),
-                    {"db": url.database},
-                )
-            else:
-                mine = conn.execute(sa.text("SELECT CONNECTION_ID()")).scalar()
-                ids = conn.execute(
-                    sa.text("SELECT id FROM information_schema.processlist WHERE db = :db AND id <> :me"),
-                    {"db": url.database, "me": mine},
-                ).scalars()
-                for session in list(ids):
-                    conn.execute(sa.text(f"KILL CONNECTION {int(session)}"))
-            conn.commit()
-
-    return end
-
-
 @pytest.mark.parametrize("store_url", ["postgresql", "mariadb"], indirect=True)
 def test_a_store_connection_lost_in_the_apply_quarantines_nothing(
     erp: SqliteErp, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
