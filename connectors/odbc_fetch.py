@@ -20,6 +20,7 @@ one that hands it to the parent), so this module needs no logging set-up and imp
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ import pyodbc
 
 from integrator.connectors.contact_values import CONTACT_COLUMNS, ContactReader, make_contact_reader
 from integrator.connectors.preset_files import PRESETS_DIR, available_presets, load_preset
+from integrator.connectors.preset_schema import Needed, catalog_query, columns_used, missing
 from integrator.connectors.sql_dialect import dialect_for, translate
 from integrator.connectors.values import RowReader, check_column_mapping, make_row_reader
 from integrator.errors import ConfigError, SourceError, TransientSourceError
@@ -116,6 +118,7 @@ class OdbcFetch:
         self._contacts_query = _clean_query(source.contacts_query) if source.contacts_query else None
         self._retry_wait = retry_wait
         self._engine_sql: dict[str, str] = {}
+        self._preset_verified = False
 
     @property
     def connection_string(self) -> str:
@@ -155,6 +158,24 @@ class OdbcFetch:
             attributes=self._source.attributes,
         )
 
+    def verify_preset(self) -> str:
+        """Connect once (no retries) and check that the preset's tables and columns exist: a line saying how
+        many, or a `ConfigError` naming each one missing; a `SourceError` when the database cannot be reached.
+        For `check` and for `sync` before a run starts (the read checks again, once per `OdbcFetch`)."""
+        if not self._source.preset:
+            raise ConfigError("[source] has no preset to verify")
+        connection = self._connect_once()
+        try:
+            self._preset_verified = False
+            self._verify_preset(connection)
+        except pyodbc.Error as exc:
+            raise SourceError(f"ODBC error on {self.describe()}: {self._redact(_state_and_message(exc)[1])}") from None
+        finally:
+            with contextlib.suppress(pyodbc.Error):
+                connection.close()
+        tables, columns = len(self._preset_needs), sum(map(len, self._preset_needs.values()))
+        return f"preset {self._source.preset}: all {tables} tables and {columns} columns it reads exist"
+
     @contextlib.contextmanager
     def open_result(self, only: str | None, warn: Warn) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
         """Connect and run the query: (column names, column types, batches of rows); `warn` reports what goes
@@ -186,6 +207,7 @@ class OdbcFetch:
     ) -> Iterator[tuple[list[str], list[Any], Iterator[list[Any]]]]:
         connection = self._connect(warn)
         try:
+            self._verify_preset(connection)
             cursor = connection.cursor()
             execute(connection, cursor)
             description = cursor.description or ()
@@ -294,13 +316,42 @@ class OdbcFetch:
         the consultant's own, without a preset, is theirs: it runs as written."""
         if not self._source.preset:
             return sql
-        dialect = dialect_for(str(connection.getinfo(pyodbc.SQL_DBMS_NAME) or ""))
+        dialect = _dialect(connection)
         if dialect is None:
             return sql
         key = f"{dialect}\0{sql}"
         if key not in self._engine_sql:
             self._engine_sql[key] = translate(sql, dialect, where)
         return self._engine_sql[key]
+
+    @functools.cached_property
+    def _preset_needs(self) -> Needed:
+        """Every table and column the preset's queries (and a contacts query beside it) read."""
+        needed = columns_used(self._query, f"preset {self._source.preset!r}")
+        if self._contacts_query is not None:
+            for key, columns in columns_used(self._contacts_query, "the contacts query").items():
+                needed.setdefault(key, set()).update(columns)
+        return needed
+
+    def _verify_preset(self, connection: pyodbc.Connection) -> None:
+        """Before a preset's first read: every table and column its queries use exists (`preset_schema`), else a
+        `ConfigError` naming each one missing, so nothing is read from a database the preset does not fit."""
+        if not self._source.preset or self._preset_verified:
+            return
+        name, needed = self._source.preset, self._preset_needs
+        dialect = _dialect(connection)
+        tables = sorted({table for _, table in needed})
+        cursor = connection.cursor()
+        catalog = catalog_query(dialect, len(tables))
+        self._run(cursor, catalog, *tables, shown=catalog, what="the preset's schema check")
+        problems = missing(needed, [tuple(row) for row in cursor.fetchall()], dialect)
+        if problems:
+            raise ConfigError(
+                f"[source] preset {name!r} does not fit this ERP database: it reads tables and columns the database "
+                "does not have (another version of the ERP?) or the login may not read (GRANT SELECT on them)",
+                problems,
+            )
+        self._preset_verified = True
 
     def _narrowable_query(self) -> str:
         """The query fit to be a derived table: SQL Server refuses a trailing ORDER BY there (and needs none)."""
@@ -359,6 +410,11 @@ class OdbcFetch:
 
     def _redact(self, text: str) -> str:
         return redact_secrets(text, self._secrets)
+
+
+def _dialect(connection: pyodbc.Connection) -> str | None:
+    """sqlglot's dialect of the engine connected to (None: SQL Server, where T-SQL runs as written)."""
+    return dialect_for(str(connection.getinfo(pyodbc.SQL_DBMS_NAME) or ""))
 
 
 def _unbrace(value: str) -> str:

@@ -85,9 +85,15 @@ def check_command(config: Config, sample: int, as_json: bool) -> None:
             )  # fmt: skip
         return f"read {len(contact_verdicts)} contact(s)"
 
-    _step("source", results, read_source)
-    if contacts:
-        _step("contacts", results, read_contacts)
+    fits = True
+    if config.source.preset:  # first: every table and column the preset reads exists (names the missing ones)
+        from integrator.connectors.odbc_fetch import OdbcFetch
+
+        fits = _step("preset schema", results, lambda: OdbcFetch(config.source).verify_preset())
+    if fits:
+        _step("source", results, read_source)
+        if contacts:
+            _step("contacts", results, read_contacts)
     from integrator.mail.checks import check_mail  # here: `integrator --help` never loads the mail stack
 
     for name, ok, detail in check_mail(config):

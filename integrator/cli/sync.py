@@ -97,6 +97,8 @@ def _not_run(exc: IntegratorError) -> SyncResult:
 
 
 def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
+    if config.source.preset:  # a preset the database does not fit is a config error (exit 2), before any run
+        _verify_preset(config)
     if as_json or not sys.stdout.isatty():
         result = run_sync(config, catch_unexpected=True, **options)
     else:
@@ -109,3 +111,15 @@ def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
 
             result = run_sync(config, progress=show, catch_unexpected=True, **options)
     return result
+
+
+def _verify_preset(config: Config) -> None:
+    """Raise the `ConfigError` naming the preset's missing tables and columns; an ERP that cannot be reached is
+    left to the run, which retries the connection and records the failure."""
+    from integrator.connectors.odbc_fetch import OdbcFetch
+    from integrator.errors import SourceError
+
+    try:
+        OdbcFetch(config.source).verify_preset()
+    except SourceError:
+        return

@@ -100,6 +100,11 @@ class Replica:
         with self._db() as execute:
             execute(f'ALTER TABLE {self._name(table)} DROP COLUMN "{column}"')
 
+    def drop_table(self, table: str) -> None:
+        """Remove one table (a version of the ERP without it, or a login that may not see it)."""
+        with self._db() as execute:
+            execute(f"DROP TABLE {self._name(table)}")
+
     def _check(self, table: str, values: Mapping[str, Any]) -> None:
         unknown = set(values) - set(self.tables[table])
         assert not unknown, f"{table} has no columns {sorted(unknown)}"
