@@ -70,3 +70,19 @@ def test_contacts_option_brings_the_presets_contacts_query() -> None:
         SourceConfig(**base, preset_options={"contacts": True}, contacts_query="SELECT 1")
     with pytest.raises(ValueError, match="'contacts' of preset 'subiekt_nexo' must be true or false"):
         SourceConfig(**base, preset_options={"contacts": "yes"})
+
+
+def test_readme_grants_exactly_the_tables_each_preset_reads() -> None:
+    """README's GRANT table for the read-only login lists, per preset, every table and view it reads, no more."""
+    import re
+
+    from integrator.connectors.preset_schema import columns_used
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    granted = {}
+    for name, cells in re.findall(r"^\s*\| `(\w+)` \| (`\w+\.` .*) \|$", readme, re.MULTILINE):
+        schema, *tables = re.findall(r"`([^`]+)`", cells)
+        granted[name] = {f"{schema}{table}" for table in tables}
+    for name in SHIPPED:
+        needed = {**columns_used(load_preset(name, {})), **columns_used(load_preset(name, {}, part="contacts"))}
+        assert granted.get(name) == {f"{schema}.{table}" for schema, table in needed}, name
