@@ -119,7 +119,7 @@ class SourceConfig(_Section):
         from integrator.connectors.preset_files import preset_contacts_query
 
         query = preset_contacts_query(data["preset"], data.get("preset_options") or {})
-        if query is None:
+        if query is None or data.get("contacts_query") == query:  # the latter: a validated config validated again
             return data
         if data.get("contacts_query"):
             raise ValueError("give either `contacts_query` or a preset's contacts (preset_options.contacts), not both")

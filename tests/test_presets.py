@@ -86,3 +86,10 @@ def test_readme_grants_exactly_the_tables_each_preset_reads() -> None:
     for name in SHIPPED:
         needed = {**columns_used(load_preset(name, {})), **columns_used(load_preset(name, {}, part="contacts"))}
         assert granted.get(name) == {f"{schema}.{table}" for schema, table in needed}, name
+
+
+def test_a_source_with_the_presets_contacts_validates_again() -> None:
+    """A validated source dumped and validated again (a copy, a job handed to another process) stays valid."""
+    base = {"kind": "odbc", "connection_string": "Driver=SQLite3;Database=x.db", "preset": "subiekt_nexo"}
+    source = SourceConfig(**base, preset_options={"contacts": True})
+    assert SourceConfig.model_validate(source.model_dump()) == source
