@@ -363,6 +363,15 @@ class ApiConfig(_Section):
     """Seconds a bearer token from `POST /oauth/token` stays valid."""
     max_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     """Password verifications (argon2, ~64 MiB each) run at once at most; further requests wait their turn."""
+    login_free_attempts: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Failed logins of one login before the delays start (1 s, then doubling, at most 5 minutes)."""
+    address_free_attempts: Annotated[int, Field(ge=1, le=100000)] = 20
+    """Failed logins from one customer address (see `client_ip_header`) before its delays start."""
+    client_ip_header: str = "X-Customer-IP"
+    """The header in which the portal passes its customer's IP address, for throttling failed logins per address."""
+    client_ip_trusted: list[str] = Field(default_factory=list)
+    """Names of the API clients (`integrator api-client add NAME`) whose `client_ip_header` is believed; from any
+    other client the header is ignored."""
 
     @field_validator("listen")
     @classmethod

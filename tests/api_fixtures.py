@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from support.api_server import RunningApi, api_config, running_api
+from support.api_server import FAST_HASHER, RunningApi, api_config, running_api
 
+from integrator.mail import secrets
 from integrator.store.db import open_store
 
 
@@ -21,11 +22,19 @@ def api_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def api_engine(api_store_url: str) -> Iterator[Engine]:
+def api_engine(api_store_url: str, fast_argon2: None) -> Iterator[Engine]:
     """The migrated store."""
     engine = open_store(api_store_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id with light parameters (the product's take ~0.3 s a check on this machine): the API tests make
+    hundreds of checks. The timing test puts the real ones back (`real_argon2`)."""
+    monkeypatch.setattr(secrets, "_hasher", FAST_HASHER)
+    monkeypatch.setattr(secrets, "_DUMMY_HASH", FAST_HASHER.hash("never-a-real-password"))
 
 
 @pytest.fixture

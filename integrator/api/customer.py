@@ -5,9 +5,10 @@ dummy hash for an unknown login, so the time is the same too); `blocked` is said
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from pydantic import BaseModel
 
 from integrator import portal
@@ -16,8 +17,10 @@ from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
 from integrator.api.models import Account, ActivateIn, ChangePasswordIn, Error, LoginIn, ResetRequestIn
 from integrator.api.oauth import Caller, require
+from integrator.api.throttle import Policy, Throttled, claim, failed, forget
 from integrator.logs import get_logger
 from integrator.portal import Outcome, PortalResult
+from integrator.records import normalize_login
 
 __all__ = ["router"]
 
@@ -28,6 +31,15 @@ Context = Annotated[ApiContext, Depends(context_of)]
 
 _CREDENTIALS = {401: {"model": Error, "description": "invalid_credentials (any wrong login or password), expired"}}
 _BLOCKED = {403: {"model": Error, "description": "blocked, with the reason (only after a correct password)"}}
+_THROTTLED = {
+    429: {
+        "model": Error,
+        "description": "throttled: too many recent failures for this login or address; the "
+        "Retry-After header (and retry_after) say when to try again",
+    }
+}
+_PROVEN = frozenset({Outcome.OK, Outcome.MUST_CHANGE_PASSWORD, Outcome.BLOCKED, Outcome.EXPIRED, Outcome.WEAK_PASSWORD})
+"""Verdicts given only to someone who knew the password: the login's failures are forgotten."""
 _TOKEN_ERRORS = {400: {"model": Error, "description": "invalid_token, expired or weak_password (with reason)"}}
 
 
@@ -35,6 +47,46 @@ class Done(BaseModel):
     """A credential was set: the account it belongs to."""
 
     account_id: str
+
+
+def _customer_ip(request: Request, who: Caller, context: ApiContext) -> str | None:
+    """The customer's address as the portal passes it, from a client trusted to pass it; else None."""
+    api = context.config.api
+    value = request.headers.get(api.client_ip_header)
+    if value is None or who.client.name not in api.client_ip_trusted:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ApiError(400, "invalid_request", reason=f"{api.client_ip_header} is not an IP address") from None
+
+
+def _login_key(login: str) -> str:
+    return "login:" + (normalize_login(login) or login.strip().lower())
+
+
+def _throttled(request: Request, who: Caller, context: ApiContext, login: str) -> list[tuple[str, Policy]]:
+    """Count the attempt (address first, then login) or answer 429; returns the keys counted, the login's last."""
+    key = _login_key(login)
+    ip = _customer_ip(request, who, context)
+    api = context.config.api
+    keys = [("ip:" + ip, Policy(api.address_free_attempts))] if ip else []
+    keys.append((key, Policy(api.login_free_attempts)))
+    try:
+        claim(context.engine, keys)
+    except Throttled as exc:
+        raise ApiError(
+            429, "throttled", headers={"Retry-After": str(exc.retry_after)}, retry_after=exc.retry_after
+        ) from None
+    return keys
+
+
+def _settle(context: ApiContext, keys: list[tuple[str, Policy]], result: PortalResult) -> None:
+    """After the password check: a proven password clears the login's count, a failure starts the waits."""
+    if result.outcome in _PROVEN:
+        forget(context.engine, keys[-1][0])
+    else:
+        failed(context.engine, keys)
 
 
 def _refusal(result: PortalResult) -> ApiError:
@@ -50,16 +102,19 @@ def _refusal(result: PortalResult) -> ApiError:
     return ApiError(400, "weak_password", reason=result.reason)
 
 
-@router.post("/login", responses={**_CREDENTIALS, **_BLOCKED})
+@router.post("/login", responses={**_CREDENTIALS, **_BLOCKED, **_THROTTLED})
 def login(
     body: LoginIn,
-    _caller: PortalCaller,
+    request: Request,
+    caller: PortalCaller,
     context: Context,
 ) -> Account:
     """Check a customer's login and password: 200 with the account (`must_change_password` true after a
     temporary password: send them to set their own)."""
+    keys = _throttled(request, caller, context, body.login)
     with context.hashing():
         result = portal.login(context.engine, body.login, body.password)
+    _settle(context, keys, result)
     if result.outcome is Outcome.EXPIRED:  # a correct temporary password, past its time
         raise ApiError(401, "expired", reason="the temporary password has expired: ask for a password reset")
     if result.outcome not in (Outcome.OK, Outcome.MUST_CHANGE_PASSWORD) or result.account_id is None:
@@ -120,15 +175,18 @@ def _queue_reset(context: ApiContext, login: str) -> None:
         log.error("password_reset_request_failed", error=type(exc).__name__)
 
 
-@router.post("/password", responses={**_CREDENTIALS, **_BLOCKED, 400: {"model": Error}})
+@router.post("/password", responses={**_CREDENTIALS, **_BLOCKED, **_THROTTLED, 400: {"model": Error}})
 def change_password(
     body: ChangePasswordIn,
-    _caller: PortalCaller,
+    request: Request,
+    caller: PortalCaller,
     context: Context,
 ) -> Done:
     """Change a password, proving the old one (or a temporary one, which activates a pending account)."""
+    keys = _throttled(request, caller, context, body.login)
     with context.hashing():
         result = portal.change_password(context.engine, body.login, body.old, body.new)
+    _settle(context, keys, result)
     if result.outcome is Outcome.EXPIRED:
         raise ApiError(401, "expired", reason="the temporary password has expired: ask for a password reset")
     if not result.ok or result.account_id is None:

@@ -34,6 +34,7 @@ __all__ = [
     "accounts",
     "api_client_secrets",
     "api_clients",
+    "api_login_throttle",
     "api_tokens",
     "locks",
     "metadata",
@@ -257,4 +258,18 @@ api_tokens = Table(
     Column("scopes", String(256), nullable=False, comment="space-separated scopes the token carries"),
     Column("issued_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False, index=True),
+)
+
+api_login_throttle = Table(
+    "api_login_throttle",
+    metadata,
+    Column(
+        "key",
+        String(400).with_variant(mysql.VARCHAR(400, collation="utf8mb4_bin"), "mysql", "mariadb"),
+        primary_key=True,
+        comment="'login:' + a normalised login, or 'ip:' + a customer's address (compared exactly, like logins)",
+    ),
+    Column("failures", Integer, nullable=False, comment="attempts counted since the last success or quiet spell"),
+    Column("next_allowed_at", Timestamp, nullable=False, comment="no attempt for this key is checked before then"),
+    Column("last_attempt_at", Timestamp, nullable=False),
 )

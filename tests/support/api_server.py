@@ -12,15 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import argon2
 import httpx
+import pytest
 import uvicorn
 from sqlalchemy.engine import Engine
 
 from integrator.api.app import create_app
 from integrator.api.clients import add_client
 from integrator.config import Config, config_from_dict
+from integrator.mail import secrets
 
-__all__ = ["RunningApi", "api_config", "running_api"]
+__all__ = ["FAST_HASHER", "RunningApi", "api_config", "real_argon2", "running_api"]
+
+REAL_HASHER, REAL_DUMMY = secrets._hasher, secrets._DUMMY_HASH
+FAST_HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @dataclass
@@ -77,3 +83,9 @@ def api_config(tmp_path: Path, url: str, **api: Any) -> Config:
         "api": api,
     }
     return config_from_dict(data, tmp_path / "config.toml")
+
+
+def real_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The product's argon2 parameters again, for a test that measures time."""
+    monkeypatch.setattr(secrets, "_hasher", REAL_HASHER)
+    monkeypatch.setattr(secrets, "_DUMMY_HASH", REAL_DUMMY)
