@@ -367,6 +367,8 @@ class ApiConfig(_Section):
     """Failed logins of one login before the delays start (1 s, then doubling, at most 5 minutes)."""
     address_free_attempts: Annotated[int, Field(ge=1, le=100000)] = 20
     """Failed logins from one customer address (see `client_ip_header`) before its delays start."""
+    impersonation_path: str = "/impersonate"
+    """Path on `[accounts] portal_url` of the portal's page that redeems an impersonation ticket (`?ticket=`)."""
     client_ip_header: str = "X-Customer-IP"
     """The header in which the portal passes its customer's IP address, for throttling failed logins per address."""
     client_ip_trusted: list[str] = Field(default_factory=list)

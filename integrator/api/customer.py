@@ -9,9 +9,10 @@ import ipaddress
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from integrator import portal
+from integrator.api import impersonation
 from integrator.api.accounts import account_by_id
 from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
@@ -192,3 +193,29 @@ def change_password(
     if not result.ok or result.account_id is None:
         raise _refusal(result)
     return Done(account_id=result.account_id)
+
+
+class TicketIn(BaseModel):
+    ticket: str = Field(min_length=1, max_length=512, description="the ticket from the impersonation URL")
+
+
+class Impersonated(BaseModel):
+    """The account to open a session as, and who does it: mark the session, and show it to the staff member."""
+
+    account: Account
+    impersonated_by: str
+    reason: str
+
+
+@router.post("/impersonation/redeem", responses={400: {"model": Error}, 409: {"model": Error}})
+def redeem_impersonation(body: TicketIn, _caller: PortalCaller, context: Context) -> Impersonated:
+    """Use a staff member's one-time ticket (once, within 60 s): 400 invalid_ticket or expired; 409 blocked or
+    account_removed when the account changed meanwhile."""
+    try:
+        redeemed = impersonation.redeem(context.engine, body.ticket)
+    except impersonation.TicketRefused as exc:
+        raise ApiError(409 if exc.code in ("blocked", "account_removed") else 400, exc.code) from None
+    account = account_by_id(context.engine, redeemed.account_id)
+    if account is None:
+        raise ApiError(409, "account_removed")
+    return Impersonated(account=account, impersonated_by=redeemed.actor, reason=redeemed.reason)

@@ -5,12 +5,15 @@ the client that called. The actions are `integrator.admin` and `integrator.porta
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from integrator import admin, portal
+from integrator.api import impersonation
 from integrator.api.accounts import account_by_id, live_account_by_login
 from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
@@ -143,3 +146,33 @@ def reset_password(account_id: str, body: ActorIn, who: StaffCaller, context: Co
 def resend_activation(account_id: str, body: ActorIn, who: StaffCaller, context: Context) -> MailQueued:
     """Send the activation again (only the newest one works). Refused (409) once activated: reset instead."""
     return _queue(context, who, account_id, body.actor, "resend")
+
+
+class ImpersonateIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="why; kept in the account's history")
+    actor: str = _ACTOR
+
+
+class LoginUrl(BaseModel):
+    """A one-time login URL to the portal as the customer."""
+
+    url: str = Field(description="the portal's impersonation page with the one-time ticket")
+    ticket: str = Field(description="the ticket alone, for a portal that builds its own URL")
+    expires_at: datetime
+
+
+@router.post("/accounts/{account_id}/impersonate", status_code=201, responses=_REFUSALS)
+def impersonate(account_id: str, body: ImpersonateIn, who: StaffCaller, context: Context) -> LoginUrl:
+    """A one-time login URL as the customer, valid 60 s, for the named person and a required reason; refused
+    (409 blocked, account_removed) for blocked or removed accounts. Asking and using it are account events."""
+    _target(context, who, account_id, body.actor)
+    if not body.reason.strip():
+        raise ApiError(400, "invalid_request", reason="an impersonation needs a reason")
+    try:
+        ticket = impersonation.start(context.engine, account_id, _recorded(who, body.actor), body.reason.strip())
+    except impersonation.TicketRefused as exc:
+        raise ApiError(409, exc.code) from None
+    base = context.config.accounts.portal_url.rstrip("/")
+    path = "/" + context.config.api.impersonation_path.lstrip("/")
+    url = f"{base}{path}?ticket={quote(ticket.ticket, safe='')}"
+    return LoginUrl(url=url, ticket=ticket.ticket, expires_at=ticket.expires_at)

@@ -36,6 +36,7 @@ __all__ = [
     "api_clients",
     "api_login_throttle",
     "api_tokens",
+    "impersonations",
     "locks",
     "metadata",
     "outbox",
@@ -272,4 +273,19 @@ api_login_throttle = Table(
     Column("failures", Integer, nullable=False, comment="attempts counted since the last success or quiet spell"),
     Column("next_allowed_at", Timestamp, nullable=False, comment="no attempt for this key is checked before then"),
     Column("last_attempt_at", Timestamp, nullable=False),
+)
+
+impersonations = Table(
+    "impersonations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(36), nullable=False, index=True),
+    Column("ticket_hash", String(64), nullable=False, comment="SHA-256 of the one-time ticket's random part"),
+    Column(
+        "actor", String(256), nullable=False, comment="the staff member (and API client) logging in as the customer"
+    ),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp, comment="set when the portal redeemed the ticket (once)"),
 )
