@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.crash import integrator_json, killed
+from support.crash import integrator, integrator_json, killed
 from support.erp import SqliteErp, make_config
 
 from integrator.records import normalize_login
@@ -234,3 +234,19 @@ def test_check_shows_the_first_customers_and_contacts_with_their_own_verdicts(tm
         ("2", "1", "zly@@adres", "left out: invalid_email"),
     ]
     assert {c["check"]: c["ok"] for c in checked["checks"]}["contacts"] == "yes"
+
+
+def test_the_sync_summary_names_the_contact_of_each_rejection(tmp_path: Path, sqlite_odbc: str) -> None:
+    """`integrator sync` (human output) on a contacts source: the left-out table has a contact column, so two
+    contacts of one customer are told apart."""
+    erp = SqliteErp(tmp_path / "erp.db")
+    erp.add(1)
+    erp.add_contact(1, 7, access=0)
+    erp.add_contact(1, 8, active=0)
+    config = make_config(erp, f"sqlite:///{tmp_path / 'store.db'}", tmp_path, source=erp.contacts_source())
+    done = integrator(config, "sync", env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    [header] = [line for line in done.stdout.splitlines() if "contact_id" in line and "reasons" in line]
+    cells = [[c.strip() for c in line.strip("│ ").split("│")] for line in done.stdout.splitlines()]
+    rows = {row[1]: row[2] for row in cells if len(row) == 3 and row[0] == "1"}
+    assert header and rows == {"7": "no_access", "8": "contact_inactive", "": "no_eligible_contact"}

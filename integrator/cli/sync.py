@@ -28,24 +28,18 @@ def _print_human(result: SyncResult) -> None:
     )  # fmt: skip
     if result.rejected_by_reason:
         print_table("Left out, by reason", ["reason", "records"], sorted(result.rejected_by_reason.items()))
-    if result.rejections:
-        print_table(
-            "Tagged but left out",
-            ["erp_id", "reasons"],
-            [[r["erp_id"], r["reasons"]] for r in result.rejections],
-        )
-    if result.quarantine:
-        print_table("Quarantined (retried next run)", ["erp_id", "where", "error"],
-                    [[q["erp_id"], q["origin"], q["error"]] for q in result.quarantine])  # fmt: skip
-    if result.deferred_removals:
-        print_table("Removals deferred (source had rows without erp_id)", ["erp_id", "login", "reasons"],
-                    [[d["erp_id"], d["login"], d["reasons"]] for d in result.deferred_removals])  # fmt: skip
-    if result.refused:
-        print_table("Refused removals", ["erp_id", "login", "reasons"],
-                    [[d["erp_id"], d["login"], d["reasons"]] for d in result.refused])  # fmt: skip
-    if result.dry_run and result.actions:
-        print_table("Planned actions", ["erp_id", "action", "login", "reason"],
-                    [[a["erp_id"], a["action"], a.get("login", ""), a["reason"]] for a in result.actions])  # fmt: skip
+    tables = (
+        ("Tagged but left out", result.rejections, ["reasons"]),
+        ("Quarantined (retried next run)", result.quarantine, ["origin", "error"]),
+        ("Removals deferred (source had rows without erp_id)", result.deferred_removals, ["login", "reasons"]),
+        ("Refused removals", result.refused, ["login", "reasons"]),
+        ("Planned actions", result.actions if result.dry_run else [], ["action", "login", "reason"]),
+    )
+    for title, rows, columns in tables:
+        if rows:
+            keys = ["erp_id", "contact_id"] if any(r.get("contact_id") for r in rows) else ["erp_id"]
+            headers = [{"origin": "where"}.get(c, c) for c in (*keys, *columns)]
+            print_table(title, headers, [[r.get(c) or "" for c in (*keys, *columns)] for r in rows])
     if result.mail:
         console.print(_mail_line(result.mail))
 
