@@ -62,9 +62,13 @@ def test_an_event_shows_once_settled_and_nothing_after_it_jumps_ahead(api: Runni
 
 
 def test_bad_cursors_and_scopes_are_refused(api: RunningApi) -> None:
-    """A cursor that is not one of the feed's is 400 invalid_cursor; a sales_rep token is 403."""
+    """A cursor that is not one of the feed's is 422 invalid_request naming `after`; a sales_rep token is 403."""
     token = api.token("portal")
     bad = _page(api, token, after="abc")
-    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_cursor")
+    assert (bad.status_code, bad.json()["error"], bad.json()["detail"][0]["loc"]) == (
+        422,
+        "invalid_request",
+        ["query", "after"],
+    )
     assert _page(api, token, limit=0).status_code == 422
     assert _page(api, api.token("sales_rep")).status_code == 403

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy.engine import Engine
 
 from integrator.api import customer, events, health, oauth, staff
@@ -35,7 +37,17 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, oauth, customer, staff, events):
         app.include_router(module.router)
-    app.openapi_components = {"securitySchemes": {"clientBasic": {"type": "http", "scheme": "basic"}}}
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI documents the bearer scheme from the routes; the token endpoint's HTTP Basic is added here.
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["clientBasic"] = {"type": "http", "scheme": "basic", "description": "client id and secret"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

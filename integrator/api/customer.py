@@ -16,8 +16,8 @@ from integrator.api import impersonation
 from integrator.api.accounts import account_by_id
 from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
-from integrator.api.models import Account, ActivateIn, ChangePasswordIn, Error, LoginIn, ResetRequestIn
-from integrator.api.oauth import Caller, require
+from integrator.api.models import TOKEN_PATTERN, Account, ActivateIn, ChangePasswordIn, Error, LoginIn, ResetRequestIn
+from integrator.api.oauth import BEARER_RESPONSES, Caller, require
 from integrator.api.throttle import Policy, Throttled, claim, failed, forget
 from integrator.logs import get_logger
 from integrator.portal import Outcome, PortalResult
@@ -26,7 +26,7 @@ from integrator.records import normalize_login
 __all__ = ["router"]
 
 log = get_logger("api")
-router = APIRouter(prefix="/v1", tags=["customer"])
+router = APIRouter(prefix="/v1", tags=["customer"], responses=BEARER_RESPONSES)
 PortalCaller = Annotated[Caller, require("portal")]
 Context = Annotated[ApiContext, Depends(context_of)]
 
@@ -196,7 +196,9 @@ def change_password(
 
 
 class TicketIn(BaseModel):
-    ticket: str = Field(min_length=1, max_length=512, description="the ticket from the impersonation URL")
+    ticket: str = Field(
+        min_length=1, max_length=512, pattern=TOKEN_PATTERN, description="the ticket from the impersonation URL"
+    )
 
 
 class Impersonated(BaseModel):

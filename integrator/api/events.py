@@ -9,7 +9,7 @@ never see the earlier one. The delay gives every transaction that wrote an event
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -17,9 +17,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from integrator.api.context import ApiContext, context_of
-from integrator.api.errors import ApiError
-from integrator.api.models import Error
-from integrator.api.oauth import Caller, require
+from integrator.api.models import UtcDatetime
+from integrator.api.oauth import BEARER_RESPONSES, Caller, require
 from integrator.clock import utcnow
 from integrator.store.schema import account_events
 
@@ -28,7 +27,7 @@ __all__ = ["SETTLE_SECONDS", "router"]
 SETTLE_SECONDS = 5
 MAX_PAGE = 1000
 
-router = APIRouter(prefix="/v1", tags=["feed"])
+router = APIRouter(prefix="/v1", tags=["feed"], responses=BEARER_RESPONSES)
 FeedCaller = Annotated[Caller, require("portal", "staff")]
 Context = Annotated[ApiContext, Depends(context_of)]
 
@@ -41,7 +40,7 @@ class Event(BaseModel):
     actor: str = Field(description="'sync', 'portal', 'self-service' or the person who acted")
     kind: str = Field(description="created | updated | removed | readded | restored | blocked | activated | ...")
     changes: Any = Field(description="what changed: {field: [old, new]} for updates; reasons; or null")
-    at: datetime
+    at: UtcDatetime
 
 
 class EventPage(BaseModel):
@@ -50,18 +49,17 @@ class EventPage(BaseModel):
 
 
 def _cursor(after: str | None) -> int:
-    if after is None or after == "":
-        return 0
-    if not after.isdigit() or len(after) > 18:
-        raise ApiError(400, "invalid_cursor", reason="a cursor is the `cursor` of an event from this feed")
-    return int(after)
+    """The event id a cursor stands for (the query's pattern lets only 1 to 18 digits through)."""
+    return int(after) if after else 0
 
 
-@router.get("/events", responses={400: {"model": Error, "description": "invalid_cursor"}})
+@router.get("/events")
 def list_events(
     who: FeedCaller,
     context: Context,
-    after: Annotated[str | None, Query(max_length=32, description="a cursor; omitted: from the start")] = None,
+    after: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="a cursor; omitted: from the start")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> EventPage:
     """Account events after the cursor, oldest first, at most `limit`."""

@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from integrator.store.queries import ACCOUNT_FIELDS
 
 __all__ = [
     "Account",
+    "UtcDatetime",
     "ActivateIn",
     "ChangePasswordIn",
     "Error",
     "LoginIn",
+    "TOKEN_PATTERN",
     "ResetRequestIn",
     "account_from_row",
 ]
 
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""A timestamp in RFC 3339 with its offset (`...Z`): the store keeps naive UTC."""
+
 _LOGIN = Field(min_length=1, max_length=320, description="the e-mail, or the username where logins are usernames")
 _PASSWORD = Field(min_length=1, max_length=1024)
-_TOKEN = Field(min_length=1, max_length=512, description="the token from the mail's link")
+TOKEN_PATTERN = r"^[0-9]{1,18}\.[A-Za-z0-9_-]{16,256}$"
+_TOKEN = Field(
+    min_length=1, max_length=512, pattern=TOKEN_PATTERN, description="the token from the mail's link (`?token=`)"
+)
 
 
 class _In(BaseModel):
@@ -80,11 +93,11 @@ class Account(BaseModel):
     locale: str | None
     attributes: dict[str, Any] = Field(description="the [source] attributes columns passed through")
     must_change_password: bool
-    created_at: datetime
-    updated_at: datetime
-    activated_at: datetime | None
-    last_login_at: datetime | None
-    removed_at: datetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    activated_at: UtcDatetime | None
+    last_login_at: UtcDatetime | None
+    removed_at: UtcDatetime | None
     removed_reason: str | None
 
 

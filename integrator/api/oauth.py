@@ -28,7 +28,7 @@ from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
 from integrator.logs import get_logger
 
-__all__ = ["Caller", "TokenServer", "caller", "require", "router"]
+__all__ = ["BEARER_RESPONSES", "Caller", "TokenServer", "caller", "require", "router"]
 
 log = get_logger("api")
 
@@ -217,6 +217,15 @@ def caller(
     if grant is None:
         raise ApiError(401, "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return Caller(grant.client, grant.scopes)
+
+
+BEARER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid_request: a body that is not JSON"},
+    401: {"description": "invalid_token: no bearer token, or an unknown or expired one"},
+    403: {"description": "insufficient_scope: the token lacks the call's scope (reason names it)"},
+    422: {"description": "invalid_request: a field missing or out of bounds (detail names it)"},
+}
+"""What every call behind a bearer token may answer besides its own statuses."""
 
 
 def require(*scopes: str) -> Any:

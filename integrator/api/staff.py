@@ -5,7 +5,6 @@ the client that called. The actions are `integrator.admin` and `integrator.porta
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -17,13 +16,13 @@ from integrator.api import impersonation
 from integrator.api.accounts import account_by_id, live_account_by_login
 from integrator.api.context import ApiContext, context_of
 from integrator.api.errors import ApiError
-from integrator.api.models import Account, Error
-from integrator.api.oauth import Caller, require
+from integrator.api.models import Account, Error, UtcDatetime
+from integrator.api.oauth import BEARER_RESPONSES, Caller, require
 from integrator.errors import IntegratorError
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["staff"])
+router = APIRouter(prefix="/v1", tags=["staff"], responses=BEARER_RESPONSES)
 StaffCaller = Annotated[Caller, require("staff", "sales_rep")]
 Context = Annotated[ApiContext, Depends(context_of)]
 _ACTOR = Field(min_length=1, max_length=200, description="the person acting (a sales rep: their e-mail)")
@@ -158,7 +157,7 @@ class LoginUrl(BaseModel):
 
     url: str = Field(description="the portal's impersonation page with the one-time ticket")
     ticket: str = Field(description="the ticket alone, for a portal that builds its own URL")
-    expires_at: datetime
+    expires_at: UtcDatetime
 
 
 @router.post("/accounts/{account_id}/impersonate", status_code=201, responses=_REFUSALS)
