@@ -117,3 +117,27 @@ def test_an_address_is_throttled_across_logins_only_from_a_trusted_client(
         assert ignored == [401] * (ADDRESS_FREE + 1)
         bad = _login(api, trusted, "k0@example.pl", "zle", ip="not-an-address")
         assert (bad.status_code, bad.json()["error"]) == (400, "invalid_request")
+
+
+def test_password_work_is_bounded_to_max_hash_concurrency(tmp_path: Path, sqlite_url: str) -> None:
+    """Eight requests wanting to hash at once: never more than [api] max_hash_concurrency hold a slot together."""
+    import threading
+
+    from integrator.api.context import ApiContext
+
+    context = ApiContext(api_config(tmp_path, sqlite_url, max_hash_concurrency=2), open_store(sqlite_url))
+    holding, most, lock = 0, 0, threading.Lock()
+
+    def work() -> None:
+        nonlocal holding, most
+        with context.hashing():
+            with lock:
+                holding += 1
+                most = max(most, holding)
+            time.sleep(0.05)
+            with lock:
+                holding -= 1
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: work(), range(8)))
+    assert most == 2
