@@ -64,7 +64,7 @@ def test_schemathesis_finds_nothing_against_the_openapi_document(
         done = subprocess.run(
             [SCHEMATHESIS, "--config-file", str(settings), "--no-color", "run", f"{api.url}/openapi.json",
              "--checks", "all", "--max-examples", "5", "--generation-deterministic", "--request-timeout", "30"],
-            capture_output=True, text=True, timeout=540, check=False,
+            capture_output=True, text=True, timeout=540, check=False, cwd=tmp_path,  # its .schemathesis/ cache there
         )  # fmt: skip
     summary = done.stdout[done.stdout.rfind("SUMMARY") :]
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
