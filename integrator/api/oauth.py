@@ -7,6 +7,7 @@ An unknown client id costs one argon2 verification, like a wrong secret.
 
 from __future__ import annotations
 
+import secrets as _random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -127,9 +128,8 @@ class TokenServer(AuthorizationServer):
 
 
 def _random_token(**_: Any) -> str:
-    import secrets
-
-    return secrets.token_urlsafe(32)
+    """A bearer token: 256 random bits (only its SHA-256 is stored)."""
+    return _random.token_urlsafe(32)
 
 
 router = APIRouter(tags=["oauth"])
