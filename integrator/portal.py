@@ -165,6 +165,10 @@ def _authenticate(conn: sa.Connection, login_: str, password: str) -> _Authentic
     temporary = _newest_temporary_password(conn, account.id)
     if temporary is not None and secrets.verify_password(temporary.secret_hash, password):
         return _Authenticated(account, temporary)
+    if account.password_hash is None and temporary is None:
+        # A pending account has no hash to check: spend one verification anyway, or its quicker answer would
+        # tell a caller that the login exists.
+        secrets.dummy_verify(password)
     return None
 
 

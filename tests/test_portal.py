@@ -185,3 +185,21 @@ def test_resend_all_pending_invites_live_pending_unblocked_accounts(engine: Engi
     mails = _mails(engine)
     assert {m["account_id"] for m in mails} == invited and len(mails) == 3
     assert all(m["kind"] == "activation" for m in mails)
+
+
+def test_a_login_to_a_pending_account_spends_one_verification_like_an_unknown_login(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pending account has no password hash yet; a wrong login to it still costs one argon2 verification, so its
+    answer cannot be told from an unknown login's by its time."""
+    seed_account(engine, "pending@example.pl")
+    import integrator.mail.secrets as secrets_module
+
+    calls: list[str | None] = []
+    real = secrets_module.verify_password
+    monkeypatch.setattr(secrets_module, "verify_password", lambda h, p: calls.append(h) or real(h, p))
+    assert login(engine, "pending@example.pl", PASSWORD).outcome is Outcome.WRONG_CREDENTIALS
+    pending = [h for h in calls if h]
+    calls.clear()
+    assert login(engine, "nobody@example.pl", PASSWORD).outcome is Outcome.WRONG_CREDENTIALS
+    assert len(pending) == len([h for h in calls if h]) == 1
