@@ -52,6 +52,7 @@ __all__ = [
     "password_problem",
     "request_password_reset",
     "resend_activation",
+    "record_event",
     "resend_all_pending",
     "reset_password",
 ]
@@ -135,7 +136,8 @@ def _newest_temporary_password(conn: sa.Connection, account_id: str) -> Any:
     ).first()
 
 
-def _event(conn: sa.Connection, account: Any, kind: str, actor: str, now: datetime, **changes: Any) -> None:
+def record_event(conn: sa.Connection, account: Any, kind: str, actor: str, now: datetime, **changes: Any) -> None:
+    """One event in an account's history, outside a sync (portal, staff and API actions)."""
     conn.execute(
         account_events.insert().values(
             account_id=account.id,
@@ -196,7 +198,7 @@ def _set_password(conn: sa.Connection, account: Any, password_hash: str, now: da
     if written != 1:
         raise _AccountChanged(account.id)
     secrets.revoke_others(conn, account.id, keep_id=None, now=now)
-    _event(conn, account, "activated" if activating else "password_changed", PORTAL_ACTOR, now, via=via)
+    record_event(conn, account, "activated" if activating else "password_changed", PORTAL_ACTOR, now, via=via)
 
 
 def _admit(engine: Engine, login: str, password: str, now: Any) -> tuple[Any, PortalResult | None]:
@@ -341,7 +343,7 @@ def request_password_reset(engine: Engine, config: Config, email: str) -> None:
             actor=SELF_SERVICE_ACTOR,
             now=now,
         )
-        _event(conn, account, "password_reset_requested", SELF_SERVICE_ACTOR, now, mail_id=mail_id)
+        record_event(conn, account, "password_reset_requested", SELF_SERVICE_ACTOR, now, mail_id=mail_id)
     log.info("password_reset_requested", account_id=account.id, mail_id=mail_id, kind=kind)
 
 
@@ -387,7 +389,7 @@ def reset_password(engine: Engine, login: str, actor: str) -> int:
                 f"`integrator resend-activation {account.login}`"
             )
         mail_id = _queue_or_hurry(conn, account, "password_reset", actor, now)
-        _event(conn, account, "password_reset_requested", actor, now, mail_id=mail_id)
+        record_event(conn, account, "password_reset_requested", actor, now, mail_id=mail_id)
     log.info("password_reset_requested", account_id=account.id, mail_id=mail_id, actor=actor)
     return mail_id
 
@@ -405,7 +407,7 @@ def resend_activation(engine: Engine, login: str, actor: str) -> int:
                 f"`integrator reset-password {account.login}`"
             )
         mail_id = _queue_or_hurry(conn, account, "activation", actor, now)
-        _event(conn, account, "activation_resent", actor, now, mail_id=mail_id)
+        record_event(conn, account, "activation_resent", actor, now, mail_id=mail_id)
     log.info("activation_resent", account_id=account.id, mail_id=mail_id, actor=actor)
     return mail_id
 
@@ -429,7 +431,7 @@ def resend_all_pending(engine: Engine, actor: str) -> int:
             ).all()
             for account in batch:
                 mail_id = _queue_or_hurry(conn, account, "activation", actor, now)
-                _event(conn, account, "activation_resent", actor, now, mail_id=mail_id, bulk=True)
+                record_event(conn, account, "activation_resent", actor, now, mail_id=mail_id, bulk=True)
         if not batch:
             break
         done += len(batch)

@@ -6,7 +6,6 @@ naming the staff member and the reason; only the ticket's SHA-256 is stored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +15,8 @@ from sqlalchemy.engine import Engine
 
 from integrator.clock import utcnow
 from integrator.mail import secrets
-from integrator.store.schema import account_events, accounts, impersonations
+from integrator.portal import record_event
+from integrator.store.schema import accounts, impersonations
 
 __all__ = ["TICKET_SECONDS", "Redeemed", "TicketRefused", "Ticket", "redeem", "start"]
 
@@ -45,19 +45,6 @@ class Redeemed:
     account_id: str
     actor: str
     reason: str
-
-
-def _event(conn: sa.Connection, account: Any, kind: str, actor: str, now: datetime, **changes: Any) -> None:
-    conn.execute(
-        account_events.insert().values(
-            account_id=account.id,
-            erp_id=account.erp_id,
-            actor=actor,
-            kind=kind,
-            changes=json.dumps(changes, ensure_ascii=False),
-            at=now,
-        )
-    )
 
 
 def _refusal(account: Any) -> str | None:
@@ -89,7 +76,7 @@ def start(engine: Engine, account_id: str, actor: str, reason: str) -> Ticket:
             )
         )
         ticket_id = int(made.inserted_primary_key[0])
-        _event(conn, account, "impersonation_started", actor, now, reason=reason, impersonation_id=ticket_id)
+        record_event(conn, account, "impersonation_started", actor, now, reason=reason, impersonation_id=ticket_id)
     return Ticket(f"{ticket_id}.{random_part}", expires_at)
 
 
@@ -117,5 +104,7 @@ def redeem(engine: Engine, ticket: str) -> Redeemed:
         refusal = _refusal(account)
         if refusal:
             raise TicketRefused(refusal)
-        _event(conn, account, "impersonation_login", row.actor, now, reason=row.reason, impersonation_id=ticket_id)
+        record_event(
+            conn, account, "impersonation_login", row.actor, now, reason=row.reason, impersonation_id=ticket_id
+        )
     return Redeemed(row.account_id, row.actor, row.reason)
