@@ -17,10 +17,10 @@ from typing import Any
 from integrator.connectors.values import (
     _FLAGS,
     AttributeReader,
-    _flag_of,
     _text_of,
     attribute_positions,
     attribute_reader,
+    read_flag,
     resolve_columns,
 )
 from integrator.records import CONTACT_OPTIONAL, CONTACT_REQUIRED, Contact
@@ -134,20 +134,12 @@ def _contact_converter(
             active = True
         elif active.__class__ is not bool:
             flag = flags.get(active)
-            if flag is None:
-                flag = _flag_of(active)
-                if flag is None:
-                    flag, problems = True, (*problems, f"active: cannot read {active!r} as yes/no")
-            active = flag
+            active, problems = (flag, problems) if flag is not None else read_flag("active", active, problems)
         if access is None:
             access = True
         elif access.__class__ is not bool:
             flag = flags.get(access)
-            if flag is None:
-                flag = _flag_of(access)
-                if flag is None:
-                    flag, problems = True, (*problems, f"access: cannot read {access!r} as yes/no")
-            access = flag
+            access, problems = (flag, problems) if flag is not None else read_flag("access", access, problems)
         return new(
             contact_class,
             (erp_id, contact_id, email, name, phone, active, access, locale, username, attributes, problems, origin,

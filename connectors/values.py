@@ -460,11 +460,7 @@ def _row_converter(
             active = True
         elif active.__class__ is not bool:
             flag = flags.get(active)
-            if flag is None:
-                flag = _flag_of(active)
-                if flag is None:
-                    flag, problems = True, (*problems, f"active: cannot read {active!r} as yes/no")
-            active = flag
+            active, problems = (flag, problems) if flag is not None else read_flag("active", active, problems)
         return new(
             record_class,
             (erp_id, name, email, tags, symbol, tax_id, phone, price_level, discount, sales_rep,
@@ -540,6 +536,15 @@ def _decimal_of(value: Any) -> tuple[Decimal | None, str | None]:
     if number is None or not number.is_finite():
         return None, f"discount: cannot read {value!r} as a number"
     return number, None
+
+
+def read_flag(field: str, value: Any, problems: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
+    """A yes/no value in a spelling the converters' fast lookup missed: its flag, or True (the default) and a
+    problem naming `field` when it is no yes/no at all (the record is then quarantined, never judged)."""
+    flag = _flag_of(value)
+    if flag is None:
+        return True, (*problems, f"{field}: cannot read {value!r} as yes/no")
+    return flag, problems
 
 
 def _flag_of(value: Any) -> bool | None:
