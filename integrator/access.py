@@ -129,11 +129,6 @@ class Judgement:
     """With contacts: every customer's name, by erp_id (for the same reason)."""
 
 
-def has_contacts(config: Config) -> bool:
-    """Whether accounts are per contact person (a contacts source is configured), as the sync decides it."""
-    return bool(config.source.contacts_query or config.source.contacts_path)
-
-
 def judge_source(config: Config, conn: sa.Connection, *, keep: str | None = None) -> Judgement:
     """Every record of the source judged with the sync's rules and login contest (a `Reconciler` over the live
     accounts that stages nothing), in source order; with a contacts source, the records the sync builds (one per
@@ -142,7 +137,7 @@ def judge_source(config: Config, conn: sa.Connection, *, keep: str | None = None
     duplicate = duplicate_reason(config)
     login_of = login_function(config.accounts.login)
     join = customer_rules = None
-    if has_contacts(config):  # as the sync's `_run` builds them
+    if config.source.has_contacts:  # as the sync's `_run` builds them
         customer_rules = build_customer_engine(config.rules)
         join = ContactJoin(customer_rules, normalize_tag(config.rules.tag))
         rules = build_contact_engine(config.rules, join.customers, login=config.accounts.login)

@@ -125,6 +125,11 @@ class SourceConfig(_Section):
             raise ValueError("give either `contacts_query` or a preset's contacts (preset_options.contacts), not both")
         return {**data, "contacts_query": query}
 
+    @property
+    def has_contacts(self) -> bool:
+        """Whether accounts are per contact person (a contacts source is configured) rather than per customer."""
+        return bool(self.contacts_query or self.contacts_path)
+
     @model_validator(mode="after")
     def _kind_specific(self) -> SourceConfig:
         if self.kind == "odbc":

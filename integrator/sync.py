@@ -284,7 +284,7 @@ def _run(  # type: ignore[no-untyped-def]
         # Asked for first: a connector may start reading now, while the ledger loads.
         skip = _LateSkip()
         leave_out = None
-        contacts = _has_contacts(config)
+        contacts = config.source.has_contacts
         if contacts:  # every customer row is needed: its contacts carry its fields
             join = ContactJoin(build_customer_engine(config.rules), normalize_tag(config.rules.tag), only=only)
             rules = build_contact_engine(config.rules, join.customers, login=config.accounts.login)
@@ -405,11 +405,6 @@ def _run(  # type: ignore[no-untyped-def]
         return _failed(conn, result, exc)
     log.info("sync_finished", status=result.status, **_counts(result), **result.timings)
     return result
-
-
-def _has_contacts(config: Config) -> bool:
-    """Whether accounts are per contact (a contacts source is configured) rather than per customer."""
-    return bool(config.source.contacts_query or config.source.contacts_path)
 
 
 class _LateSkip:

@@ -49,7 +49,7 @@ def check_command(config: Config, sample: int, as_json: bool) -> None:
     results: list[dict[str, str]] = [{"check": "config", "ok": "yes", "detail": str(config.path)}]
     _step("store", results, lambda: (open_store(config.store.url), "reachable, schema up to date: "
                                      + redact_url(config.store.url))[1])  # fmt: skip
-    contacts = bool(config.source.contacts_query or config.source.contacts_path)
+    contacts = config.source.has_contacts
     # With contacts, a customer is judged by its own rules here; its contacts get the e-mail and the rest.
     engine = (
         build_customer_engine(config.rules) if contacts else build_engine(config.rules, login=config.accounts.login)
