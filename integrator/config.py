@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from integrator import password_policy
 from integrator.errors import ConfigError
 
 __all__ = [
@@ -235,6 +236,11 @@ class AccountsConfig(_Section):
     """The portal page an activation link opens (`?token=…` is appended)."""
     reset_path: str = "/reset-password"
     """The portal page a password-reset link opens."""
+    min_password_length: Annotated[int, Field(ge=password_policy.MIN_LENGTH, le=password_policy.MAX_LENGTH)] = (
+        password_policy.MIN_LENGTH
+    )
+    """Fewest characters (Unicode code points after NFC) of a password a customer chooses: 8 (NIST 800-63B's
+    floor) or more; at most 128 are accepted whatever this says (see `integrator.password_policy`)."""
     portal_url: str = "https://b2b.example.com"
     """The portal's address, used in mails."""
     readd: Literal["new_identity", "restore"] = "new_identity"
