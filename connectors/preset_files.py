@@ -5,6 +5,7 @@ first and this module reads too:
 
     -- erp: InsERT Subiekt nexo PRO                       <- one line, for `integrator presets list`
     -- option tag = 'b2b': the cecha that grants access   <- an option with its default and what it is for
+    -- option from = 'main' | 'contact': which e-mail     <- a closed list of values, the first the default
     -- @customers                                          <- the customers query follows
     SELECT ...
     -- @contacts                                           <- the contacts query follows (optional)
@@ -13,9 +14,10 @@ first and this module reads too:
 `${name}` in the SQL is an option's place. A declared option's value is written as a SQL literal of its
 default's type (a quoted default: a string, `N'…'` with quotes doubled, so a tag named O'Neil is no injection;
 a number: an integer; `true`/`false`: 1 or 0), and `preset_options` may leave it out. A placeholder that is
-not declared is filled with the raw text given, and must be given. The option `contacts` (true/false) says
-whether the preset's contacts query is read, making accounts per contact person. A file without `-- @`
-markers is all customers query.
+not declared is filled with the raw text given, and must be given. An option whose values are listed
+(`'a' | 'b'`) takes only those, so a typo is an error rather than a query that silently matches nothing.
+The option `contacts` (true/false) says whether the preset's contacts query is read, making accounts per
+contact person. A file without `-- @` markers is all customers query.
 
 This module imports no ODBC or SQL library: the config reads a preset's contacts query through it.
 """
@@ -48,18 +50,21 @@ PRESETS_DIR = Path(__file__).with_name("presets")
 CONTACTS_OPTION = "contacts"
 """The option that switches a preset's contacts query on."""
 
-_OPTION = re.compile(r"^--\s*option\s+(\w+)\s*=\s*('(?:[^']|'')*'|-?\d+|true|false)\s*(?::\s*(.*))?$")
+_QUOTED = r"'(?:[^']|'')*'"
+_OPTION = re.compile(rf"^--\s*option\s+(\w+)\s*=\s*({_QUOTED}(?:\s*\|\s*{_QUOTED})*|-?\d+|true|false)\s*(?::\s*(.*))?$")
 _ERP = re.compile(r"^--\s*erp:\s*(.+)$")
 _SECTION = re.compile(r"^--\s*@(customers|contacts)\s*$")
 
 
 @dataclass(frozen=True)
 class PresetOption:
-    """One declared option: its default (str, int or bool) and what it is for."""
+    """One declared option: its default (str, int or bool), what it is for, and the only values it takes when
+    the header lists them (the default first)."""
 
     name: str
     default: str | int | bool
     description: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,11 @@ class Preset:
                 problems.append(
                     f"[source.preset_options] {key!r} of preset {self.name!r} must be {_type_name(option.default)}, "
                     f"got {value!r}"
+                )
+            elif option is not None and option.choices and value not in option.choices:
+                problems.append(
+                    f"[source.preset_options] {key!r} of preset {self.name!r} must be one of "
+                    f"{', '.join(map(repr, option.choices))}, got {value!r}"
                 )
             values[key] = value
         if problems:
@@ -158,7 +168,13 @@ def read_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
         if match := _ERP.match(stripped):
             erp = match.group(1).strip()
         elif match := _OPTION.match(stripped):
-            options[match.group(1)] = PresetOption(match.group(1), _default(match.group(2)), match.group(3) or "")
+            choices = tuple(_default(text) for text in re.findall(_QUOTED, match.group(2)))
+            options[match.group(1)] = PresetOption(
+                match.group(1),
+                choices[0] if choices else _default(match.group(2)),
+                match.group(3) or "",
+                choices if len(choices) > 1 else (),  # type: ignore[arg-type]
+            )
     if not parts:  # no markers: the whole file is the customers query
         return Preset(name, erp, "", options, text)
     return Preset(

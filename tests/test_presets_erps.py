@@ -4,7 +4,9 @@ varchar columns are in the Polish code page), synced by `integrator sync`.
 
 One scenario for each: a tag added, removed and re-added (a new identity), a contact person added and switched
 off, a contractor that is not a customer (GT: supplier only; Optima: its attribute set to NIE; XL: an archived
-card) never gets an account, Polish names arrive intact, the customer's fields reach its contacts' accounts.
+card) never gets an account, Polish names arrive intact, the customer's fields and attributes (credit limit,
+payment terms) reach its contacts' accounts. Then each option that changes what is read: which e-mail (GT,
+Optima), Optima's tag by group or category, XL's authorised_only.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ TAG = "Klient B2B"
 ERPS = {"subiekt_gt": GtReplica, "optima": OptimaReplica, "comarch_xl": XlReplica}
 CUSTOMER_FIELDS: dict[str, dict[str, Any]] = {
     "subiekt_gt": {"price_level": "Hurtowa Ś", "discount": Decimal("7.5"), "sales_rep": "Łukasz Dąbrowski",
-                   "tax_id": "725-123-45-67"},
+                   "sales_rep_email": "lukasz@mojafirma.pl", "tax_id": "725-123-45-67"},
     "optima": {"price_level": "Hurtowa Ś", "discount": Decimal("7.5"), "sales_rep": "Łukasz Dąbrowski",
                "sales_rep_email": "lukasz@mojafirma.pl", "tax_id": "7251234567"},
     "comarch_xl": {"tax_id": "725-123-45-67"},
 }  # fmt: skip
+ATTRIBUTES: dict[str, dict[str, Any]] = {  # [source] attributes: credit limit and payment term in days
+    "subiekt_gt": {"credit_limit": Decimal("20000"), "payment_terms": 14},
+    "optima": {"credit_limit": Decimal("15000.5"), "payment_terms": 21},
+    "comarch_xl": {},  # no names verified for XL
+}
 
 
 @pytest.fixture
@@ -71,6 +78,7 @@ kind = "odbc"
 connection_string = {json.dumps(erp.connection_string)}
 preset = "{erp.preset}"
 preset_options = {options}
+attributes = {json.dumps(sorted(ATTRIBUTES[erp.preset]))}
 [rules]
 tag = "{TAG}"
 [store]
@@ -98,6 +106,17 @@ def live(config: Path) -> dict[tuple[str, str | None], dict[str, Any]]:
         rows = connection.execute(sa.select(accounts).where(accounts.c.status != "removed")).mappings()
         found = {(row["erp_id"], row["contact_id"]): dict(row) for row in rows}
     engine.dispose()
+    return found
+
+
+def attributes_of(account: dict[str, Any]) -> dict[str, Any]:
+    """An account's attributes, numbers compared by value: a decimal's scale is the engine's, and the SQLite
+    ODBC driver hands over a computed column (Optima's CASE) as text."""
+    found = json.loads(account["attributes"] or "{}")
+    if found.get("credit_limit") is not None:
+        found["credit_limit"] = Decimal(str(found["credit_limit"])).normalize()
+    if found.get("payment_terms") is not None:
+        found["payment_terms"] = int(found["payment_terms"])
     return found
 
 
@@ -129,6 +148,7 @@ def test_preset_syncs_its_replica(preset: str, engine_db: tuple[str, str | Path]
     if "discount" in got:
         got["discount"] = Decimal(str(got["discount"]))
     assert got == expected
+    assert attributes_of(account) == ATTRIBUTES[preset]
 
     erp.tag(later, TAG)  # tag added
     added = erp.contact(zolta, "Zenon", "Żak", "zenon@zolta.pl")  # a contact added

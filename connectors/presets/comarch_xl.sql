@@ -11,7 +11,10 @@
 --     inactive;
 --   - a contact person's id is KnS_KntLp, unique within its contractor (the account key is contractor + it);
 --   - the attribute's presence tags the contractor unless its value (Atr_Wartosc) is empty, 0, NIE or N;
---   - price level, discount and sales rep are not read: no names for them were verified.
+-- Not read, because no source of ../shared/erp-schemas.md names them for XL: price level, discount, sales rep
+-- (name and e-mail), credit limit, payment terms, an invoice e-mail. Leads to verify on a live database, seen
+-- only in an unrelated public BI view of CDN.KntKarty: Knt_Cena (price list id), Knt_Rabat (discount),
+-- Knt_LimitWart (credit limit), Knt_SpTerminPlSpr (sales payment term), Knt_EFaVatEMail (e-invoice e-mail).
 -- Tags: the attribute class named by the option `tag` (CDN.AtrybutyKlasy.AtK_Nazwa), resolved by name: class
 -- ids differ per install. `tags` is that name when the contractor has it, else empty (one row per contractor,
 -- tags_layout "column"). Set [rules] tag to the same name. Attribute rows carry no change marker: the sync

@@ -7,23 +7,40 @@
 --   [G] Comarch's knowledge-base filter: Exists (Select * From CDN.KntAtrybuty Where Knt_KntId = KnA_PodmiotId
 --       AND KnA_PodmiotTyp = 1 ...), with CDN.DefAtrybuty(DeA_DeAId, DeA_Kod).
 --   [E] elerq0/ProKonsolidacja, KonsolidacjaKnt/DataModule.cs: CDN.KntOsoby (KnO_KnOId, KnO_KntId, KnO_Nazwisko,
---       KnO_Email, KnO_Telefon, KnO_GSM, KnO_Nieaktywny).
+--       KnO_Email, KnO_Telefon, KnO_GSM, KnO_Nieaktywny); Knt_Grupa read as text; Knt_LimitFlag (byte),
+--       Knt_LimitKredytu (decimal), Knt_TerminPlat (byte), Knt_Termin (smallint); Knt_KatID joined to
+--       CDN.Kategorie on Kat_KatID, shown by Kat_KodSzczegol.
+--   [A] also, MainDAO.cs: Knt_LimitKredytu in its contractor query; "select Knt_Termin from cdn.Kontrahenci where
+--       Knt_Termin>0 and Knt_TerminPlat=1" (a contractor's own payment term).
+--   Not yet in ../shared/erp-schemas.md (seen in [A]/[E] for this preset): Knt_LimitFlag, Knt_LimitKredytu,
+--   Knt_TerminPlat, Knt_Termin, CDN.Kategorie.Kat_KodSzczegol.
 -- INFERRED (not seen in a source; verify on a live database):
 --   - the attribute is matched by its code DeA_Kod (what Optima shows as the attribute's name), and its presence
 --     tags the contractor unless its value (KnA_WartoscTxt) is empty, 0, NIE or N;
---   - Knt_Grupa holds the group's code as text (tag_source = 'group');
+--   - Knt_Grupa holds the group's code (CDN.Grupy.Gru_Nazwa) as text (tag_source = 'group');
+--   - the category's name is Kat_KodSzczegol of the contractor's sales category Knt_KatID (tag_source =
+--     'category');
 --   - discount is Knt_Upust (a percentage); [A] also reads CDN.Rabaty, left out here;
 --   - an operator as sales rep (Knt_OpiekunTyp = 8) lives in the configuration database: not read;
---   - Knt_Email exists (older versions have only Knt_WiadomoscEmail).
+--   - Knt_Email exists (older versions have only Knt_WiadomoscEmail);
+--   - credit_limit is Knt_LimitKredytu when Knt_LimitFlag = 1 (a limit is set), else empty; payment_terms is
+--     Knt_Termin (days) when Knt_TerminPlat = 1 (the contractor has its own term), else empty;
+--   - with email_source = 'contact', the contact person is the first active KntOsoby row with an e-mail by
+--     KnO_KnOId: KntOsoby has no "main contact" flag in the sources.
+-- Not available: an invoice e-mail (no such column in [A] or [E]).
 -- Optima stores text as varchar in the database's Polish code page (cp1250): every text column is CAST to
 -- NVARCHAR so the driver hands it over as Unicode.
--- Tags: option `tag` names the attribute (tag_source = 'attribute', the default) or the group
--- (tag_source = 'group'); `tags` is that name when the contractor has it, else empty (one row per contractor,
--- tags_layout "column"). Set [rules] tag to the same name. KntAtrybuty has no timestamp: the sync compares
--- whole rows, so a removed attribute is seen anyway.
+-- Tags: option `tag` names the attribute (tag_source = 'attribute', the default), the group (tag_source =
+-- 'group') or the sales category (tag_source = 'category'); `tags` is that name when the contractor has it,
+-- else empty (one row per contractor, tags_layout "column"). Set [rules] tag to the same name. KntAtrybuty has
+-- no timestamp: the sync compares whole rows, so a removed attribute is seen anyway.
+-- E-mail (option email_source): 'main' is the contractor's Knt_Email; 'contact' is its first active contact
+-- person's KnO_Email, else Knt_Email.
+-- Extra columns for [source] attributes (customers): credit_limit, payment_terms.
 --
--- option tag = 'B2B': the attribute code (CDN.DefAtrybuty.DeA_Kod) or group (Knt_Grupa) that gives access
--- option tag_source = 'attribute': 'attribute' (DefAtrybuty/KntAtrybuty) or 'group' (Knt_Grupa)
+-- option tag = 'B2B': the attribute code (DefAtrybuty.DeA_Kod), group (Knt_Grupa) or category (Kategorie.Kat_KodSzczegol) that gives access
+-- option tag_source = 'attribute' | 'group' | 'category': DefAtrybuty/KntAtrybuty, Knt_Grupa or Knt_KatID
+-- option email_source = 'main' | 'contact': the contractor's Knt_Email, or its first active contact person's KnO_Email
 -- option contacts = false: read contact persons (CDN.KntOsoby): one account per contact person
 -- @customers
 SELECT
@@ -31,7 +48,13 @@ SELECT
     CAST(CONCAT(k.Knt_Nazwa1,
                 CASE WHEN k.Knt_Nazwa2 <> '' THEN CONCAT(N' ', k.Knt_Nazwa2) END,
                 CASE WHEN k.Knt_Nazwa3 <> '' THEN CONCAT(N' ', k.Knt_Nazwa3) END) AS NVARCHAR(255)) AS name,
-    CAST(k.Knt_Email AS NVARCHAR(255)) AS email,
+    CAST(COALESCE(CASE WHEN ${email_source} = N'contact'
+                       THEN (SELECT TOP 1 NULLIF(ko.KnO_Email, '')
+                               FROM CDN.KntOsoby AS ko
+                              WHERE ko.KnO_KntId = k.Knt_KntId AND COALESCE(ko.KnO_Nieaktywny, 0) = 0
+                                AND COALESCE(ko.KnO_Email, '') <> ''
+                              ORDER BY ko.KnO_KnOId) END,
+                  k.Knt_Email) AS NVARCHAR(255)) AS email,
     CASE WHEN (${tag_source} = N'attribute'
                AND EXISTS (SELECT 1
                              FROM CDN.KntAtrybuty AS ka
@@ -40,6 +63,9 @@ SELECT
                               AND da.DeA_Kod = ${tag}
                               AND COALESCE(ka.KnA_WartoscTxt, '') NOT IN ('', '0', 'NIE', 'N')))
            OR (${tag_source} = N'group' AND k.Knt_Grupa = ${tag})
+           OR (${tag_source} = N'category'
+               AND EXISTS (SELECT 1 FROM CDN.Kategorie AS kat
+                            WHERE kat.Kat_KatID = k.Knt_KatID AND kat.Kat_KodSzczegol = ${tag}))
          THEN ${tag} ELSE N'' END AS tags,
     CAST(k.Knt_Kod AS NVARCHAR(50)) AS symbol,
     CAST(k.Knt_Nip AS NVARCHAR(20)) AS tax_id,
@@ -52,7 +78,9 @@ SELECT
     (SELECT TOP 1 CAST(pw.EMail AS NVARCHAR(255))
        FROM CDN.PracownicyView AS pw
       WHERE k.Knt_OpiekunTyp = 3 AND pw.PracId = k.Knt_OpiekunId) AS sales_rep_email,
-    CASE WHEN k.Knt_Nieaktywny = 1 THEN 0 ELSE 1 END AS active
+    CASE WHEN k.Knt_Nieaktywny = 1 THEN 0 ELSE 1 END AS active,
+    CASE WHEN k.Knt_LimitFlag = 1 THEN k.Knt_LimitKredytu END AS credit_limit,
+    CASE WHEN k.Knt_TerminPlat = 1 THEN k.Knt_Termin END AS payment_terms
 FROM CDN.Kontrahenci AS k
 WHERE k.Knt_PodmiotTyp = 1
 -- @contacts

@@ -19,6 +19,7 @@ GT_TABLES: dict[str, dict[str, str]] = {
         "kh_Id": "int", "kh_Symbol": "varchar(20)", "kh_Rodzaj": "int", "kh_EMail": "varchar(255)",
         "kh_WWW": "varchar(255)", "kh_IdGrupa": "int", "kh_Cena": "int", "kh_IdRabat": "int", "kh_IdOpiekun": "int",
         "kh_Zablokowany": "bit", "kh_Potencjalny": "bit", "kh_Jednorazowy": "bit", "kh_DataZmiany": "datetime",
+        "kh_IdFormaP": "int", "kh_PlatOdroczone": "bit", "kh_MaxWartKred": "decimal",  # money in GT
     },
     "adr__Ewid": {
         "adr_Id": "int", "adr_IdObiektu": "int", "adr_TypAdresu": "int", "adr_Nazwa": "varchar(50)",
@@ -29,7 +30,8 @@ GT_TABLES: dict[str, dict[str, str]] = {
     "sl_CechaKh": {"ckh_Id": "int", "ckh_Nazwa": "varchar(50)"},
     "sl_Rabat": {"rt_Id": "int", "rt_Nazwa": "varchar(50)", "rt_Procent": "decimal"},
     "pd_Uzytkownik": {"uz_Id": "int", "uz_Identyfikator": "varchar(20)", "uz_Imie": "varchar(20)",
-                      "uz_Nazwisko": "varchar(30)"},
+                      "uz_Nazwisko": "varchar(30)", "uz_Email": "varchar(255)"},
+    "sl_FormaPlatnosci": {"fp_Id": "int", "fp_Nazwa": "varchar(50)", "fp_Termin": "int", "fp_Typ": "int"},
     "vwPoziomyCenWaluty": {"IDENT": "int", "NAZWA": "varchar(50)", "WALUTA": "varchar(3)", "RODZAJ": "int"},
     "kh_Pracownik": {
         "pk_Id": "int", "pk_IdKh": "int", "pk_Imie": "varchar(20)", "pk_Nazwisko": "varchar(30)",
@@ -44,8 +46,10 @@ OPTIMA_TABLES: dict[str, dict[str, str]] = {
         "Knt_Nazwa2": "varchar(50)", "Knt_Nazwa3": "varchar(50)", "Knt_NipKraj": "varchar(2)",
         "Knt_Nip": "varchar(13)", "Knt_Email": "varchar(255)", "Knt_Telefon1": "varchar(30)", "Knt_Ceny": "smallint",
         "Knt_Upust": "decimal", "Knt_OpiekunTyp": "smallint", "Knt_OpiekunId": "int", "Knt_Nieaktywny": "tinyint",
-        "Knt_Grupa": "varchar(20)", "Knt_TS_Mod": "datetime",
+        "Knt_Grupa": "varchar(20)", "Knt_TS_Mod": "datetime", "Knt_LimitFlag": "tinyint",
+        "Knt_LimitKredytu": "decimal", "Knt_TerminPlat": "tinyint", "Knt_Termin": "smallint", "Knt_KatID": "int",
     },
+    "Kategorie": {"Kat_KatID": "int", "Kat_KodSzczegol": "varchar(40)"},
     "DefCeny": {"DfC_DfCId": "int", "DfC_Lp": "smallint", "DfC_Nazwa": "varchar(40)"},
     "PracownicyView": {"PracId": "int", "Kod": "varchar(20)", "Imie": "varchar(30)", "Nazwisko": "varchar(40)",
                        "EMail": "varchar(255)", "Telefon1": "varchar(30)"},
@@ -109,7 +113,10 @@ class GtReplica(_Base):
         self.db.insert("vwPoziomyCenWaluty", IDENT=2, NAZWA="Hurtowa Ś", WALUTA="PLN", RODZAJ=1)
         self.db.insert("vwPoziomyCenWaluty", IDENT=2, NAZWA="Hurtowa EUR", WALUTA="XEU", RODZAJ=1)
         self.db.insert("sl_Rabat", rt_Id=5, rt_Nazwa="Stały", rt_Procent=Decimal("7.5"))
-        self.db.insert("pd_Uzytkownik", uz_Id=3, uz_Identyfikator="ŁD", uz_Imie="Łukasz", uz_Nazwisko="Dąbrowski")
+        self.db.insert("pd_Uzytkownik", uz_Id=3, uz_Identyfikator="ŁD", uz_Imie="Łukasz", uz_Nazwisko="Dąbrowski",
+                       uz_Email="lukasz@mojafirma.pl")  # fmt: skip
+        self.db.insert("sl_FormaPlatnosci", fp_Id=1, fp_Nazwa="Gotówka", fp_Termin=0, fp_Typ=2)
+        self.db.insert("sl_FormaPlatnosci", fp_Id=6, fp_Nazwa="Przelew 14 dni", fp_Termin=14, fp_Typ=0)
 
     def _define_tag(self, tag_id: int, name: str) -> None:
         self.db.insert("sl_CechaKh", ckh_Id=tag_id, ckh_Nazwa=name)
@@ -118,7 +125,8 @@ class GtReplica(_Base):
         erp_id = next(self.ids)
         self.db.insert("kh__Kontrahent", kh_Id=erp_id, kh_Symbol=f"K{erp_id}", kh_Rodzaj=kind, kh_EMail=email,
                        kh_Cena=2, kh_IdRabat=5, kh_IdOpiekun=3, kh_Zablokowany=0, kh_Potencjalny=0,
-                       kh_Jednorazowy=0)  # fmt: skip
+                       kh_Jednorazowy=0, kh_IdFormaP=6, kh_PlatOdroczone=1,
+                       kh_MaxWartKred=Decimal("20000.00"))  # fmt: skip
         self.db.insert("adr__Ewid", adr_Id=next(self.ids), adr_IdObiektu=erp_id, adr_TypAdresu=2, adr_Nazwa="Dostawa")
         self.db.insert("adr__Ewid", adr_Id=next(self.ids), adr_IdObiektu=erp_id, adr_TypAdresu=1, adr_Nazwa=name[:50],
                        adr_NazwaPelna=name, adr_NIP="725-123-45-67", adr_Telefon="42 630 12 34")  # fmt: skip
@@ -132,10 +140,12 @@ class GtReplica(_Base):
     def untag(self, erp_id: int, name: str) -> None:
         self.db.delete("kh_CechaKh", ck_IdKhnt=erp_id, ck_IdCecha=self.tag_id(name))
 
-    def contact(self, erp_id: int, first: str, last: str, email: str | None) -> int:
+    def contact(self, erp_id: int, first: str, last: str, email: str | None, *, main: bool = False) -> int:
+        """A contact person; `main` marks the contractor's main one (pk_Podstaw)."""
         contact_id = next(self.ids)
         self.db.insert("kh_Pracownik", pk_Id=contact_id, pk_IdKh=erp_id, pk_Imie=first, pk_Nazwisko=last,
-                       pk_EMail=email, pk_TelKomorka="600 100 200", pk_Podstaw=0, pk_Zablokowany=0)  # fmt: skip
+                       pk_EMail=email, pk_TelKomorka="600 100 200", pk_Podstaw=int(main),
+                       pk_Zablokowany=0)  # fmt: skip
         return contact_id
 
     def switch_contact(self, erp_id: int, contact_id: int, active: bool) -> None:
@@ -153,6 +163,7 @@ class OptimaReplica(_Base):
 
     def __init__(self, engine: str, where: str | Path) -> None:
         super().__init__(Replica(engine, "CDN", OPTIMA_TABLES, where))
+        self._categories: dict[str, int] = {}
         self.db.insert("DefCeny", DfC_DfCId=11, DfC_Lp=1, DfC_Nazwa="Detaliczna")
         self.db.insert("DefCeny", DfC_DfCId=12, DfC_Lp=2, DfC_Nazwa="Hurtowa Ś")
         self.db.insert("PracownicyView", PracId=4, Kod="ŁD", Imie="Łukasz", Nazwisko="Dąbrowski",
@@ -161,13 +172,33 @@ class OptimaReplica(_Base):
     def _define_tag(self, tag_id: int, name: str) -> None:
         self.db.insert("DefAtrybuty", DeA_DeAId=tag_id, DeA_Kod=name, DeA_Nazwa=f"{name} (portal)", DeA_Typ=1)
 
-    def customer(self, name: str, email: str, tags: tuple[str, ...] = ()) -> int:
+    def category_id(self, name: str) -> int:
+        """The id of sales category `name` (CDN.Kategorie), created on first use."""
+        if name not in self._categories:
+            self._categories[name] = next(self.ids)
+            self.db.insert("Kategorie", Kat_KatID=self._categories[name], Kat_KodSzczegol=name)
+        return self._categories[name]
+
+    def customer(
+        self,
+        name: str,
+        email: str,
+        tags: tuple[str, ...] = (),
+        *,
+        group: str = "HURT",
+        category: str = "Hurt",
+        credit: bool = True,
+    ) -> int:
+        """A contractor in `group` and sales `category` (by name); `credit`: its own credit limit and payment
+        term are set (Knt_LimitFlag, Knt_TerminPlat), else only values behind switched-off flags."""
         erp_id = next(self.ids)
         first, _, rest = name.partition(" ")
         self.db.insert("Kontrahenci", Knt_KntId=erp_id, Knt_PodmiotTyp=1, Knt_Kod=f"K{erp_id}", Knt_Nazwa1=first,
                        Knt_Nazwa2=rest, Knt_Nazwa3="", Knt_NipKraj="PL", Knt_Nip="7251234567", Knt_Email=email,
                        Knt_Telefon1="42 630 12 34", Knt_Ceny=2, Knt_Upust=Decimal("7.5"), Knt_OpiekunTyp=3,
-                       Knt_OpiekunId=4, Knt_Nieaktywny=0, Knt_Grupa="HURT")  # fmt: skip
+                       Knt_OpiekunId=4, Knt_Nieaktywny=0, Knt_Grupa=group, Knt_KatID=self.category_id(category),
+                       Knt_LimitFlag=int(credit), Knt_LimitKredytu=Decimal("15000.50"), Knt_TerminPlat=int(credit),
+                       Knt_Termin=21)  # fmt: skip
         for tag in tags:
             self.tag(erp_id, tag)
         return erp_id
