@@ -2,8 +2,8 @@
 
 After NIST SP 800-63B 5.1.1.2 and OWASP ASVS v4 2.1: a length floor and ceiling, a check against a list of common
 passwords, no composition rules (no "one digit, one capital"), and never a truncation. Length is counted in
-Unicode code points after NFC, so "ł" is one character whether the customer's keyboard sent it composed or as "l"
-plus a combining stroke. The list is Django's CommonPasswordValidator list (integrator/data/common-passwords.*,
+Unicode code points after NFC, so "ó" is one character whether the customer's keyboard sent it composed or as "o"
+plus a combining accent. The list is Django's CommonPasswordValidator list (integrator/data/common-passwords.*,
 with its source and licence), compared case-insensitively as Django does.
 
 The verdict names the rule (`too_short`, `too_long`, `common`, `same_as_login`, `same_as_old`) and says why in

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from integrator import password_policy
 from integrator.clock import utcnow
 from integrator.config import Config
 from integrator.errors import IntegratorError
@@ -38,7 +39,6 @@ from integrator.records import normalize_login
 from integrator.store.schema import account_events, account_secrets, accounts, outbox
 
 __all__ = [
-    "MIN_PASSWORD_LENGTH",
     "PORTAL_ACTOR",
     "RESET_REQUESTS_PER_HOUR",
     "SELF_SERVICE_ACTOR",
@@ -49,7 +49,6 @@ __all__ = [
     "activate",
     "change_password",
     "login",
-    "password_problem",
     "request_password_reset",
     "resend_activation",
     "record_event",
@@ -62,8 +61,6 @@ log = get_logger("portal")
 PORTAL_ACTOR = "portal"
 SELF_SERVICE_ACTOR = "self-service"
 RESET_REQUESTS_PER_HOUR = 3
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; this bounds the work one request can cause
 _BATCH = 500
 
 
@@ -81,11 +78,13 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class PortalResult:
-    """A verdict; `reason` is the block reason or what is wrong with a new password."""
+    """A verdict; `reason` is the block reason or what is wrong with a new password (then `rule` names the
+    password policy's rule, see `integrator.password_policy.Rule`)."""
 
     outcome: Outcome
     account_id: str | None = None
     reason: str | None = None
+    rule: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,15 +102,8 @@ class CredentialsRefused(IntegratorError):
     """The credential action does not fit the account's state; the message says what to do instead."""
 
 
-def password_problem(password: str, login: str) -> str | None:
-    """Why a new password is not acceptable, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"the password must have at most {MAX_PASSWORD_LENGTH} characters"
-    if password.strip().lower() == login.strip().lower():
-        return "the password must not be the login"
-    return None
+def _refused(account_id: str, refusal: password_policy.PasswordRefused) -> PortalResult:
+    return PortalResult(Outcome.WEAK_PASSWORD, account_id, refusal.reason, refusal.rule.value)
 
 
 # -- shared pieces ---------------------------------------------------------------------------------------
@@ -236,8 +228,12 @@ def login(engine: Engine, login: str, password: str) -> PortalResult:
     return PortalResult(Outcome.OK, account.id)
 
 
-def activate(engine: Engine, token: str, new_password: str) -> PortalResult:
-    """Set the password from a link token (activation or reset): works once, before expiry, newest only."""
+def activate(
+    engine: Engine, token: str, new_password: str, *, min_length: int = password_policy.MIN_LENGTH
+) -> PortalResult:
+    """Set the password from a link token (activation or reset): works once, before expiry, newest only.
+
+    The password must pass `integrator.password_policy.check` (`min_length`: `[accounts] min_password_length`)."""
     parsed = secrets.parse_token(token)
     if parsed is None:
         return PortalResult(Outcome.INVALID_TOKEN)
@@ -258,9 +254,9 @@ def activate(engine: Engine, token: str, new_password: str) -> PortalResult:
         return PortalResult(Outcome.INVALID_TOKEN)
     if secret.expires_at <= now:
         return PortalResult(Outcome.EXPIRED, account.id)
-    problem = password_problem(new_password, account.login)
-    if problem:
-        return PortalResult(Outcome.WEAK_PASSWORD, account.id, problem)
+    refusal = password_policy.check(new_password, login=account.login, min_length=min_length)
+    if refusal is not None:
+        return _refused(account.id, refusal)
     password_hash = secrets.hash_password(new_password)  # slow: before the write transaction
     checkpoint("portal.before_set_password")
     try:
@@ -283,18 +279,25 @@ def activate(engine: Engine, token: str, new_password: str) -> PortalResult:
     return PortalResult(Outcome.OK, account.id)
 
 
-def change_password(engine: Engine, login: str, old_password: str, new_password: str) -> PortalResult:
-    """Change the password, proving the old one (or the temporary one, which activates a pending account)."""
+def change_password(
+    engine: Engine,
+    login: str,
+    old_password: str,
+    new_password: str,
+    *,
+    min_length: int = password_policy.MIN_LENGTH,
+) -> PortalResult:
+    """Change the password, proving the old one (or the temporary one, which activates a pending account).
+
+    The new one must pass `integrator.password_policy.check` (`min_length`: `[accounts] min_password_length`)."""
     now = utcnow()
     who, refusal = _admit(engine, login, old_password, now)
     if refusal is not None:
         return refusal
     account = who.account
-    problem = password_problem(new_password, account.login)
-    if problem is None and new_password == old_password:
-        problem = "the new password must differ from the old one"
-    if problem:
-        return PortalResult(Outcome.WEAK_PASSWORD, account.id, problem)
+    refusal = password_policy.check(new_password, login=account.login, min_length=min_length, old=old_password)
+    if refusal is not None:
+        return _refused(account.id, refusal)
     password_hash = secrets.hash_password(new_password)
     try:
         with engine.begin() as conn:

@@ -9,11 +9,12 @@ import json
 import statistics
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from support.api_server import RunningApi, real_argon2
+from support.api_server import RunningApi, api_config, real_argon2, running_api
 from support.mailstore import account_row, seed_account
 
 from integrator.clock import utcnow
@@ -131,7 +132,7 @@ def test_temporary_password_logs_in_with_must_change_then_password_change_activa
     assert (status, body["must_change_password"], body["status"]) == (200, True, "pending_activation")
     assert _post(api, token, "/v1/password", {"login": "anna@example.pl", "old": temporary, "new": "krótkie"}) == (
         400,
-        {"error": "weak_password", "reason": "the password must have at least 10 characters"},
+        {"error": "weak_password", "rule": "too_short", "reason": "the password must have at least 8 characters"},
     )
     changed = _post(api, token, "/v1/password", {"login": "anna@example.pl", "old": temporary, "new": NEW_PASSWORD})
     assert changed == (200, {"account_id": account_id})
@@ -166,7 +167,7 @@ def test_activation_link_works_once_and_before_expiry(api: RunningApi) -> None:
     token = api.token("portal")
     assert _post(api, token, "/v1/activate", {"token": link, "password": "anna@example.pl"}) == (
         400,
-        {"error": "weak_password", "reason": "the password must not be the login"},
+        {"error": "weak_password", "rule": "same_as_login", "reason": "the password must not be the login"},
     )
     assert _post(api, token, "/v1/activate", {"token": link, "password": NEW_PASSWORD}) == (
         200,
@@ -188,6 +189,80 @@ def test_activation_link_works_once_and_before_expiry(api: RunningApi) -> None:
     other = seed_account(api.engine, "ewa@example.pl")
     stale = _issue(api.engine, other, secrets.ACTIVATION_LINK, expired=True)
     assert _post(api, token, "/v1/activate", {"token": stale, "password": NEW_PASSWORD}) == (400, {"error": "expired"})
+
+
+def _refused_rule(answer: tuple[int, dict[str, object]], password: str) -> object:
+    """The `rule` of a 400 weak_password answer, having checked the body never repeats the password."""
+    status, body = answer
+    assert (status, body["error"], set(body)) == (400, "weak_password", {"error", "rule", "reason"}), answer
+    assert password.strip() not in json.dumps(body, ensure_ascii=False)
+    return body["rule"]
+
+
+def test_activation_refuses_each_password_rule_by_name_and_never_cuts(api: RunningApi) -> None:
+    """/v1/activate: 7 characters too_short, 129 too_long, a listed password in capitals common, each 400 with the
+    rule and without the password, the link still unused; a 128-character password is set whole (its first 127
+    characters do not log in), and 8 characters typed decomposed count as 8."""
+    account_id = seed_account(api.engine, "anna@example.pl")
+    link = _issue(api.engine, account_id, secrets.ACTIVATION_LINK)
+    token = api.token("portal")
+    for password, rule in [("Kot-Łód", "too_short"), ("Ab3$" * 32 + "x", "too_long"), ("PASSWORD123", "common")]:
+        assert _refused_rule(_post(api, token, "/v1/activate", {"token": link, "password": password}), password) == rule
+    assert account_row(api.engine, account_id)["status"] == "pending_activation"
+    longest = "Ab3$" * 32
+    assert _post(api, token, "/v1/activate", {"token": link, "password": longest}) == (200, {"account_id": account_id})
+    assert _post(api, token, "/v1/login", {"login": "anna@example.pl", "password": longest})[0] == 200
+    assert _post(api, token, "/v1/login", {"login": "anna@example.pl", "password": longest[:-1]})[0] == 401
+    other = seed_account(api.engine, "ewa@example.pl")
+    decomposed = "kot-Lo\u0301dz\u0301"  # "kot-Lódź" with the accents as combining marks: 10 code points, 8 after NFC
+    reset = _issue(api.engine, other, secrets.ACTIVATION_LINK)
+    assert _post(api, token, "/v1/activate", {"token": reset, "password": decomposed}) == (200, {"account_id": other})
+
+
+def test_password_change_refuses_a_common_or_short_password_and_keeps_the_old_one(api: RunningApi) -> None:
+    """/v1/password with the right old password but a listed new one is 400 rule common (or too_short), and the old
+    password still logs in; the first change after a temporary password is held to the same rules."""
+    _active(api.engine)
+    token = api.token("portal")
+    for new, rule in [("iloveyou", "common"), ("qwertyuiop1", "common"), ("Hasło-1", "too_short")]:
+        answer = _post(api, token, "/v1/password", {"login": "jan@example.pl", "old": PASSWORD, "new": new})
+        assert _refused_rule(answer, new) == rule
+    assert _post(api, token, "/v1/login", {"login": "jan@example.pl", "password": PASSWORD})[0] == 200
+    pending = seed_account(api.engine, "anna@example.pl")
+    temporary = _issue(api.engine, pending, secrets.TEMPORARY_PASSWORD)
+    answer = _post(api, token, "/v1/password", {"login": "anna@example.pl", "old": temporary, "new": "Password1"})
+    assert _refused_rule(answer, "Password1") == "common"
+    assert account_row(api.engine, pending)["status"] == "pending_activation"
+
+
+def test_a_configured_minimum_length_is_what_the_api_asks_for(
+    tmp_path: Path, api_store_url: str, api_engine: Engine
+) -> None:
+    """With [accounts] min_password_length = 12 an 11-character password is too_short (the reason says 12), and
+    12 characters pass."""
+    base = api_config(tmp_path, api_store_url)
+    config = base.model_copy(update={"accounts": base.accounts.model_copy(update={"min_password_length": 12})})
+    with running_api(config, api_engine) as api:
+        account_id = seed_account(api.engine, "anna@example.pl")
+        link = _issue(api.engine, account_id, secrets.ACTIVATION_LINK)
+        token = api.token("portal")
+        status, body = _post(api, token, "/v1/activate", {"token": link, "password": "kot-Łódź-12"})
+        assert (status, body["rule"], body["reason"]) == (
+            400,
+            "too_short",
+            "the password must have at least 12 characters",
+        )
+        assert _post(api, token, "/v1/activate", {"token": link, "password": "kot-Łódź-123"})[0] == 200
+
+
+def test_the_openapi_document_names_the_password_rules(api: RunningApi) -> None:
+    """/openapi.json gives the error body's `rule` as an enum of the five rules, and the new password its limits."""
+    with api.client() as http:
+        document = http.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert set(schemas["Rule"]["enum"]) == {"too_short", "too_long", "common", "same_as_login", "same_as_old"}
+    assert "128" in schemas["ActivateIn"]["properties"]["password"]["description"]
+    assert "weak_password" in document["paths"]["/v1/password"]["post"]["responses"]["400"]["description"]
 
 
 def _mails(engine: Engine) -> list[tuple[str, str]]:

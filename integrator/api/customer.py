@@ -41,7 +41,8 @@ _THROTTLED = {
 }
 _PROVEN = frozenset({Outcome.OK, Outcome.MUST_CHANGE_PASSWORD, Outcome.BLOCKED, Outcome.EXPIRED, Outcome.WEAK_PASSWORD})
 """Verdicts given only to someone who knew the password: the login's failures are forgotten."""
-_TOKEN_ERRORS = {400: {"model": Error, "description": "invalid_token, expired or weak_password (with reason)"}}
+_WEAK = "weak_password with `rule` (too_short, too_long, common, same_as_login, same_as_old) and `reason`"
+_TOKEN_ERRORS = {400: {"model": Error, "description": f"invalid_token, expired, or {_WEAK}"}}
 
 
 class Done(BaseModel):
@@ -100,7 +101,7 @@ def _refusal(result: PortalResult) -> ApiError:
         return ApiError(400, "expired")  # a link past its time (login and password answer 401 themselves)
     if result.outcome is Outcome.INVALID_TOKEN:
         return ApiError(400, "invalid_token")
-    return ApiError(400, "weak_password", reason=result.reason)
+    return ApiError(400, "weak_password", rule=result.rule, reason=result.reason)
 
 
 @router.post("/login", responses={**_CREDENTIALS, **_BLOCKED, **_THROTTLED})
@@ -130,7 +131,9 @@ def login(
 
 def _set_by_token(context: ApiContext, body: ActivateIn) -> Done:
     with context.hashing():
-        result = portal.activate(context.engine, body.token, body.password)
+        result = portal.activate(
+            context.engine, body.token, body.password, min_length=context.config.accounts.min_password_length
+        )
     if not result.ok or result.account_id is None:
         raise _refusal(result)
     return Done(account_id=result.account_id)
@@ -176,7 +179,9 @@ def _queue_reset(context: ApiContext, login: str) -> None:
         log.error("password_reset_request_failed", error=type(exc).__name__)
 
 
-@router.post("/password", responses={**_CREDENTIALS, **_BLOCKED, **_THROTTLED, 400: {"model": Error}})
+@router.post(
+    "/password", responses={**_CREDENTIALS, **_BLOCKED, **_THROTTLED, 400: {"model": Error, "description": _WEAK}}
+)
 def change_password(
     body: ChangePasswordIn,
     request: Request,
@@ -186,7 +191,9 @@ def change_password(
     """Change a password, proving the old one (or a temporary one, which activates a pending account)."""
     keys = _throttled(request, caller, context, body.login)
     with context.hashing():
-        result = portal.change_password(context.engine, body.login, body.old, body.new)
+        result = portal.change_password(
+            context.engine, body.login, body.old, body.new, min_length=context.config.accounts.min_password_length
+        )
     _settle(context, keys, result)
     if result.outcome is Outcome.EXPIRED:
         raise ApiError(401, "expired", reason="the temporary password has expired: ask for a password reset")

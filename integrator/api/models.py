@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from integrator.password_policy import MAX_LENGTH, Rule
 from integrator.store.queries import ACCOUNT_FIELDS
 
 __all__ = [
@@ -33,6 +34,11 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 _LOGIN = Field(min_length=1, max_length=320, description="the e-mail, or the username where logins are usernames")
 _PASSWORD = Field(min_length=1, max_length=1024)
+_NEW_PASSWORD = Field(
+    description=f"the password the customer chose: at least `[accounts] min_password_length` (8 or more) and at most "
+    f"{MAX_LENGTH} characters, counted in Unicode code points after NFC; no composition rules; one on the list of "
+    "common passwords is refused. Never cut: a longer one is refused (400 weak_password, rule too_long)."
+)
 TOKEN_PATTERN = r"^[0-9]{1,18}\.[A-Za-z0-9_-]{16,256}$"
 _TOKEN = Field(
     min_length=1, max_length=512, pattern=TOKEN_PATTERN, description="the token from the mail's link (`?token=`)"
@@ -50,7 +56,7 @@ class LoginIn(_In):
 
 class ActivateIn(_In):
     token: str = _TOKEN
-    password: str = _PASSWORD
+    password: str = _NEW_PASSWORD
 
 
 class ResetRequestIn(_In):
@@ -60,7 +66,7 @@ class ResetRequestIn(_In):
 class ChangePasswordIn(_In):
     login: str = _LOGIN
     old: str = _PASSWORD
-    new: str = _PASSWORD
+    new: str = _NEW_PASSWORD
 
 
 class Error(BaseModel):
@@ -68,6 +74,11 @@ class Error(BaseModel):
 
     error: str
     reason: str | None = None
+    rule: Rule | None = Field(
+        default=None,
+        description="weak_password only: the rule that refused the new password (too_short, too_long, common, "
+        "same_as_login, same_as_old); the password itself is never repeated",
+    )
 
 
 class Account(BaseModel):
