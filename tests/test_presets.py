@@ -40,22 +40,28 @@ def test_declared_options_are_typed_literals_with_defaults(tmp_path: Path) -> No
         "-- erp: Test ERP\n"
         "-- option tag = 'b2b': the tag\n"
         "-- option kind = 3: a kind id\n"
+        "-- option source = 'main' | 'contact' | 'O''Neil': which e-mail\n"
         "-- option contacts = false: read contacts\n"
-        "-- @customers\nSELECT 1 AS erp_id WHERE t = ${tag} AND k = ${kind} AND x = ${raw}\n"
+        "-- @customers\nSELECT 1 AS erp_id WHERE t = ${tag} AND k = ${kind} AND x = ${raw} AND s = ${source}\n"
         "-- @contacts\nSELECT 1 AS erp_id, 2 AS contact_id WHERE t = ${tag}\n",
         encoding="utf-8",
     )
-    assert load_preset("erp", {"raw": "y"}, tmp_path) == "SELECT 1 AS erp_id WHERE t = N'b2b' AND k = 3 AND x = y"
+    assert load_preset("erp", {"raw": "y"}, tmp_path) == (
+        "SELECT 1 AS erp_id WHERE t = N'b2b' AND k = 3 AND x = y AND s = N'main'"
+    )
+    assert load_preset("erp", {"raw": "y", "source": "O'Neil"}, tmp_path).endswith("s = N'O''Neil'")
+    assert read_preset("erp", tmp_path).options["source"].choices == ("main", "contact", "O'Neil")
     assert load_preset("erp", {"raw": "y", "tag": "O'Neil ż"}, tmp_path, part="contacts") == (
         "SELECT 1 AS erp_id, 2 AS contact_id WHERE t = N'O''Neil ż'"
     )
     with pytest.raises(ConfigError) as caught:
-        load_preset("erp", {"kind": "3", "contacts": "yes", "tga": "x"}, tmp_path)
+        load_preset("erp", {"kind": "3", "contacts": "yes", "tga": "x", "source": "invoice"}, tmp_path)
     message = str(caught.value)
     assert "'kind' of preset 'erp' must be a whole number, got '3'" in message
     assert "'contacts' of preset 'erp' must be true or false, got 'yes'" in message
     assert "'tga' is not an option of preset 'erp'" in message
     assert "preset 'erp' needs 'raw'" in message
+    assert "'source' of preset 'erp' must be one of 'main', 'contact', \"O'Neil\", got 'invoice'" in message
 
 
 def test_contacts_option_brings_the_presets_contacts_query() -> None:

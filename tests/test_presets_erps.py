@@ -12,6 +12,8 @@ Optima), Optima's tag by group or category, XL's authorised_only.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -29,6 +31,7 @@ from integrator.store.schema import accounts
 from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver, require_service
 
 TAG = "Klient B2B"
+INTEGRATOR = str(Path(sys.executable).with_name("integrator"))
 ERPS = {"subiekt_gt": GtReplica, "optima": OptimaReplica, "comarch_xl": XlReplica}
 CUSTOMER_FIELDS: dict[str, dict[str, Any]] = {
     "subiekt_gt": {"price_level": "Hurtowa Ś", "discount": Decimal("7.5"), "sales_rep": "Łukasz Dąbrowski",
@@ -178,3 +181,99 @@ def test_xl_authorised_only_leaves_contacts_not_authorised_to_order_out(tmp_path
     assert {(r["erp_id"], r["contact_id"]): r["reasons"] for r in result["rejections"]} == {
         (str(firm), str(refused)): "no_access"
     }
+
+
+def accounts_json(config: Path) -> list[dict[str, Any]]:
+    """`integrator accounts list --json` through the installed command, as a consultant's script reads it."""
+    done = subprocess.run(
+        [INTEGRATOR, "accounts", "list", "--json", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def logins(config: Path) -> dict[str, str]:
+    """erp_id -> login of each live per-customer account."""
+    return {erp_id: account["login"] for (erp_id, _), account in live(config).items()}
+
+
+def test_gt_email_source_contact_takes_the_main_contact_persons_email(
+    engine_db: tuple[str, str | Path], tmp_path: Path
+) -> None:
+    """email_source = 'contact': the main contact person's (pk_Podstaw) e-mail, not another person's; a
+    contractor without a main contact person keeps kh_EMail; the default 'main' is kh_EMail for all. The
+    credit limit and payment term arrive in `accounts list --json`."""
+    erp = GtReplica(*engine_db)
+    zolta = erp.customer("Hurtownia Żółta Łódź", "biuro@zolta.pl", (TAG,))
+    erp.contact(zolta, "Łucja", "Wąs", "lucja@zolta.pl")
+    erp.contact(zolta, "Żaneta", "Główna", "zaneta.glowna@zolta.pl", main=True)
+    alone = erp.customer("Sklep Ćma", "biuro@cma.pl", (TAG,))
+    erp.contact(alone, "Jan", "Ćwik", "jan@cma.pl")
+    by_main, by_contact = tmp_path / "main", tmp_path / "contact"
+    by_main.mkdir(), by_contact.mkdir()
+    main_config = write_config(by_main, erp, f'{{ tag = "{TAG}" }}')
+    contact_config = write_config(by_contact, erp, f'{{ tag = "{TAG}", email_source = "contact" }}')
+
+    sync(main_config)
+    sync(contact_config)
+    assert logins(main_config) == {str(zolta): "biuro@zolta.pl", str(alone): "biuro@cma.pl"}
+    assert logins(contact_config) == {str(zolta): "zaneta.glowna@zolta.pl", str(alone): "biuro@cma.pl"}
+    listed = {account["erp_id"]: account for account in accounts_json(contact_config)}
+    assert {key: listed[str(zolta)][key] for key in ("sales_rep", "sales_rep_email")} == {
+        "sales_rep": "Łukasz Dąbrowski", "sales_rep_email": "lukasz@mojafirma.pl"
+    }  # fmt: skip
+    attributes = listed[str(zolta)]["attributes"]
+    assert (Decimal(str(attributes["credit_limit"])), attributes["payment_terms"]) == (Decimal("20000"), 14)
+
+
+def test_optima_email_source_contact_takes_the_first_active_contact_persons_email(
+    engine_db: tuple[str, str | Path], tmp_path: Path
+) -> None:
+    """email_source = 'contact': the first active KntOsoby row with an e-mail (one without, or switched off, is
+    passed over); a contractor with none keeps Knt_Email. A contractor whose limit and term flags are off has
+    no credit_limit or payment_terms."""
+    erp = OptimaReplica(*engine_db)
+    zolta = erp.customer("Hurtownia Żółta", "biuro@zolta.pl", (TAG,))
+    erp.contact(zolta, "Bez", "Maila", None)
+    off = erp.contact(zolta, "Olgierd", "Łoś", "olgierd@zolta.pl")
+    erp.switch_contact(zolta, off, active=False)
+    erp.contact(zolta, "Łucja", "Wąs", "lucja@zolta.pl")
+    plain = erp.customer("Sklep Ćma", "biuro@cma.pl", (TAG,), credit=False)
+    config = write_config(tmp_path, erp, f'{{ tag = "{TAG}", email_source = "contact" }}')
+
+    sync(config)
+    assert logins(config) == {str(zolta): "lucja@zolta.pl", str(plain): "biuro@cma.pl"}
+    found = live(config)
+    assert attributes_of(found[(str(zolta), None)]) == ATTRIBUTES["optima"]
+    assert attributes_of(found[(str(plain), None)]) == {"credit_limit": None, "payment_terms": None}
+
+
+def test_optima_tag_source_reads_the_attribute_the_group_or_the_category(
+    engine_db: tuple[str, str | Path], tmp_path: Path
+) -> None:
+    """The same `tag` looked up where tag_source says: only the contractor tagged that way gets an account."""
+    erp = OptimaReplica(*engine_db)
+    by_attribute = erp.customer("Atrybut Ą", "a@firma.pl", (TAG,))
+    by_group = erp.customer("Grupa Ę", "g@firma.pl", group=TAG)
+    by_category = erp.customer("Kategoria Ó", "k@firma.pl", category=TAG)
+    erp.customer("Nic Ź", "n@firma.pl", ("VIP",), group="DETAL", category="Detal")
+    expected = {"attribute": by_attribute, "group": by_group, "category": by_category}
+    for source, erp_id in expected.items():
+        folder = tmp_path / source
+        folder.mkdir()
+        config = write_config(folder, erp, f'{{ tag = "{TAG}", tag_source = "{source}" }}')
+        sync(config)
+        assert set(logins(config)) == {str(erp_id)}, source
+
+
+def test_a_value_outside_an_options_list_is_refused_before_reading(tmp_path: Path, sqlite_odbc: str) -> None:
+    """email_source = 'invoice' (no preset offers it) is a config error naming the option and its values:
+    exit 2, no run."""
+    erp = OptimaReplica("sqlite", tmp_path / "optima.db")
+    erp.customer("Hurtownia", "biuro@hurt.pl", (TAG,))
+    config = write_config(tmp_path, erp, f'{{ tag = "{TAG}", email_source = "invoice" }}')
+    done = CliRunner().invoke(main, ["sync", "--config", str(config)])
+    assert done.exit_code == 2, done.output
+    assert "'email_source' of preset 'optima' must be one of 'main', 'contact', got 'invoice'" in done.output
+    assert not (tmp_path / "store.db").exists() or live(config) == {}
