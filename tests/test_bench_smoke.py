@@ -128,3 +128,28 @@ def test_contacts_benchmark_syncs_one_account_per_eligible_contact(tmp_path: Pat
         per_contact = store.execute("SELECT count(*) FROM accounts WHERE contact_id IS NOT NULL").fetchone()[0]
     assert per_contact == initial["created"]
     assert f"| 1500 customer + {counts['contacts']} contact rows |" in bench.markdown(list(rows.values()))
+
+
+@pytest.mark.slow
+def test_whole_process_mode_times_the_installed_command(tmp_path: Path) -> None:
+    """`--whole-process` at 500 customers: each step is the installed `integrator` command as ops run it (its
+    --json summary gives the counts), and each reference is the faster of a streamed and a buffered bare read."""
+    require_odbc_driver("SQLite3")
+    bench = _bench()
+    base = tmp_path / "erp.db"
+    bench.generate_erp(base, 500)
+    rows = {
+        row["step"]: row for row in bench.run_store("sqlite", base, tmp_path, 500, deliver_limit=20, whole_process=True)
+    }
+    reference = rows["bare read (reference)"]
+    assert reference["records"] == 500
+    assert reference["seconds"] == min(reference["streamed_seconds"], reference["buffered_seconds"])
+    initial, nochange = rows["initial sync"], rows["no-change resync"]
+    assert initial["status"] == "ok" and initial["created"] == initial["mails_queued"] > 250
+    assert nochange["unchanged"] == initial["created"] and nochange["exit_code"] == 0
+    assert rows["resync, 5 % lost the tag"]["removed"] > 0
+    sent = rows["mail deliver (file)"]["sent"]
+    assert 10 <= sent <= 20  # mails of removed accounts are cancelled, not sent
+    assert len(list((tmp_path / "sqlite" / "mail").glob("*.eml"))) == sent  # the command, not a function, sent them
+    assert 'query = "SELECT erp_id' in (tmp_path / "sqlite" / "config.toml").read_text()
+    assert all(row["peak_rss_mb"] > 0 and row["ratio"] > 0 for row in rows.values())
