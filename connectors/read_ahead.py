@@ -26,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any, NamedTuple
 
 from integrator.connectors.read_ahead_child import COLUMNS, END, ERROR, HEADER, LOG, MARSHALLED, PICKLED
@@ -44,6 +45,13 @@ _CHILD = "import integrator.connectors.read_ahead_child as child; child.run()"
 _LOGGER = "integrator.connectors.odbc"
 """The reader's warnings are logged as the ODBC connector's, whose read they are about."""
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _settings_of(source: Any) -> Any:
+    """The source's settings as a plain namespace for the job: unpickling the config model itself would make the
+    child import pydantic and the config module before it connects, most of its start."""
+    dump = getattr(source, "model_dump", None)
+    return SimpleNamespace(**dump()) if dump is not None else source
 
 
 class Batch(NamedTuple):
@@ -82,7 +90,7 @@ class ReaderProcess:
         )
         self._rows = 0
         job = {
-            "source": source,
+            "source": _settings_of(source),
             "only": only,
             "retry_wait": retry_wait,
             "digest_key": digest_key,

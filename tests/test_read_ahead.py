@@ -66,6 +66,18 @@ def test_rows_come_through_the_reader_in_order(tmp_path: Path) -> None:
     assert _readers() == []
 
 
+def test_the_reader_starts_without_the_config_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The job carries the source's settings as plain values: the reader imports neither pydantic nor the config
+    module (most of its start, paid before it connects), as its own import log (`-X importtime`) shows."""
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # the reader inherits it; this process imported long ago
+    records = list(make_connector(_source(_erp(tmp_path / "erp.db", 50))).records())
+    imported = capfd.readouterr().err
+    assert len(records) == 50 and "integrator.connectors.odbc_fetch" in imported
+    assert "pydantic" not in imported and "integrator.config" not in imported
+
+
 def test_the_reader_fetches_at_most_a_thousand_rows_at_a_time(tmp_path: Path) -> None:
     """A large `fetch_size` (the driver's rows per round trip) still reaches pyodbc as `fetchmany(1000)`."""
     from integrator.connectors.read_ahead import ReaderProcess
