@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from integrator.connectors.sql_dialect import parse_tsql
+from integrator.connectors.sql_dialect import SCHEMALESS, parse_tsql
 
 __all__ = ["Needed", "catalog_query", "columns_used", "missing"]
 
@@ -48,13 +48,18 @@ def catalog_query(dialect: str | None, tables: int) -> str:
             "SELECT '' AS table_schema, m.name AS table_name, p.name AS column_name FROM sqlite_master AS m "
             f"JOIN pragma_table_info(m.name) AS p WHERE m.type IN ('table', 'view') AND m.name IN ({marks})"
         )
-    return f"SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME IN ({marks})"
+    current = " AND TABLE_SCHEMA = DATABASE()" if dialect == "mysql" else ""  # the database the query reads
+    return (
+        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS "
+        f"WHERE TABLE_NAME IN ({marks}){current}"
+    )
 
 
 def missing(needed: Needed, present: Iterable[tuple[str, str, str]], dialect: str | None) -> list[str]:
     """`schema.table` for each missing table, `schema.table.column` for each missing column, sorted.
 
-    SQLite has no schemas (the translated preset drops them), so there only table names count. Names compare
+    SQLite has no schemas and MariaDB's are databases (the translated preset drops them and reads the connected
+    database), so there only table names count. Names compare
     as the engine compares them once the preset runs: exactly on PostgreSQL (the translated preset quotes them),
     case-insensitively elsewhere (SQL Server's usual collations, MariaDB, SQLite)."""
 
@@ -63,12 +68,12 @@ def missing(needed: Needed, present: Iterable[tuple[str, str, str]], dialect: st
 
     have: dict[tuple[str, str], set[str]] = {}
     for schema, table, column in present:
-        key = (fold("" if dialect == "sqlite" else schema or ""), fold(table))
+        key = (fold("" if dialect in SCHEMALESS else schema or ""), fold(table))
         have.setdefault(key, set()).add(fold(column))
     problems = []
     for (schema, table), columns in sorted(needed.items()):
         shown = f"{schema}.{table}" if schema else table
-        found = have.get((fold("" if dialect == "sqlite" else schema), fold(table)))
+        found = have.get((fold("" if dialect in SCHEMALESS else schema), fold(table)))
         if found is None:
             problems.append(f"{shown} (table or view)")
             continue

@@ -7,8 +7,10 @@ On top of sqlglot's own rules, three differences matter for these queries:
 
 - `N'…'` (a national string) is T-SQL; SQLite reads `N` as a column name, so it becomes a plain string
   everywhere but SQL Server (PostgreSQL, SQLite and MariaDB strings hold Unicode anyway);
-- SQLite has no schemas inside one database file, so `ModelDanychContainer.Podmioty` loses its schema there
-  (the replica keeps its tables in that one file);
+- SQLite has no schemas inside one database file, and on MariaDB a schema is a database: there
+  `ModelDanychContainer.Podmioty` loses its schema, so the preset reads the tables of the file or of the
+  database the connection names (a copy of one ERP company database, like the SQL Server database the DSN
+  names), whatever that database is called;
 - SQLite before 3.44 has no `CONCAT`, so T-SQL's `CONCAT(a, b)` (NULL read as empty) becomes
   `COALESCE(a, '') || COALESCE(b, '')`.
 
@@ -25,10 +27,13 @@ from integrator.errors import ConfigError
 if TYPE_CHECKING:  # sqlglot is imported only when a query is parsed or translated
     import sqlglot.expressions as exp
 
-__all__ = ["SOURCE_DIALECT", "dialect_for", "parse_tsql", "translate"]
+__all__ = ["SCHEMALESS", "SOURCE_DIALECT", "dialect_for", "parse_tsql", "translate"]
 
 SOURCE_DIALECT = "tsql"
 """sqlglot's name for the dialect presets are written in."""
+
+SCHEMALESS = frozenset({"sqlite", "mysql"})
+"""Dialects whose translated queries name tables without their T-SQL schema (the connected database's)."""
 
 _ENGINES = (
     ("sql server", None),
@@ -71,8 +76,10 @@ def translate(sql: str, dialect: str | None, where: str = "the query") -> str:
     if len(statements) != 1:
         raise ConfigError(f"{where} must be one statement; it has {len(statements)}")
     tree = statements[0].transform(_plain_strings)
-    if dialect == "sqlite":  # a second pass: a replaced node's children are not visited again
-        tree = tree.transform(_sqlite_tables).transform(_sqlite_concat)
+    if dialect in SCHEMALESS:  # a second pass: a replaced node's children are not visited again
+        tree = tree.transform(_drop_schema)
+    if dialect == "sqlite":
+        tree = tree.transform(_sqlite_concat)
     return tree.sql(dialect=dialect, identify=True)
 
 
@@ -82,7 +89,7 @@ def _plain_strings(node: exp.Expression) -> exp.Expression:
     return exp.Literal.string(node.this) if isinstance(node, exp.National) else node
 
 
-def _sqlite_tables(node: exp.Expression) -> exp.Expression:
+def _drop_schema(node: exp.Expression) -> exp.Expression:
     import sqlglot.expressions as exp
 
     if isinstance(node, exp.Table) and (node.args.get("db") is not None or node.args.get("catalog") is not None):

@@ -65,11 +65,29 @@ def pg_win1250() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+MARIADB = pytest.param("mariadb", marks=pytest.mark.mariadb)
+
+
+@pytest.fixture(params=["sqlite", POSTGRES])
 def engine_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | Path]:
+    """The replica's engine and where it lives: SQLite and PostgreSQL, as the issue asks."""
+    return replica_place(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", POSTGRES, MARIADB])
+def any_engine_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | Path]:
+    """Also MariaDB (MariaDB ODBC driver), for the full scenario of each preset."""
+    return replica_place(request, tmp_path)
+
+
+def replica_place(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | Path]:
     if request.param == "sqlite":
         require_odbc_driver("SQLite3")
         return "sqlite", tmp_path / "erp.db"
+    if request.param == "mariadb":
+        require_odbc_driver("MariaDB Unicode")
+        return "mariadb", request.getfixturevalue("mariadb_database")
     return "postgres", request.getfixturevalue("pg_win1250")
 
 
@@ -128,8 +146,8 @@ def keys(*pairs: tuple[int, int]) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("preset", sorted(ERPS))
-def test_preset_syncs_its_replica(preset: str, engine_db: tuple[str, str | Path], tmp_path: Path) -> None:
-    erp = ERPS[preset](*engine_db)
+def test_preset_syncs_its_replica(preset: str, any_engine_db: tuple[str, str | Path], tmp_path: Path) -> None:
+    erp = ERPS[preset](*any_engine_db)
     zolta = erp.customer("Hurtownia Żółta Łódź", "zamowienia@zolta.pl", (TAG, "VIP"))
     lucja = erp.contact(zolta, "Łucja", "Wąs-Źdźbło", "lucja@zolta.pl")
     erp.contact(zolta, "Bez", "Maila", None)

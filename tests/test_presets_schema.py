@@ -43,6 +43,11 @@ def test_missing_compares_as_the_engine_does() -> None:
     assert missing(needed, present, None) == ["CDN.DefCeny (table or view)", "CDN.KntOsoby.KnO_GSM (column)"]
     assert missing(needed, present[:1], "postgres") == ["CDN.DefCeny (table or view)", "CDN.KntOsoby (table or view)"]
     assert missing({("ModelDanychContainer", "Osoby"): {"Imie"}}, [("", "Osoby", "imie")], "sqlite") == []
+    # MariaDB: the schema is the connected database, whatever its name; only its tables are listed
+    assert missing({("CDN", "KntOsoby"): {"KnO_Email"}}, [("erp_firma", "KntOsoby", "KnO_Email")], "mysql") == []
+    assert missing({("CDN", "KntOsoby"): {"KnO_GSM"}}, [("erp_firma", "KntOsoby", "KnO_Email")], "mysql") == [
+        "CDN.KntOsoby.KnO_GSM (column)"
+    ]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -1,18 +1,25 @@
 """Replicas of Subiekt GT (schema dbo), Comarch ERP Optima and Comarch ERP XL (schema CDN) customer tables, with
 one interface for the shared preset scenario: customers with tags, contact persons, switches.
 
-Names are those in ../shared/erp-schemas.md (public code and a DDL dump); types as far as known: GT and
-Optima keep text in varchar of the Polish code page, which the PostgreSQL replica reproduces with a WIN1250
-database. Only the columns the presets read, plus a few beside them, are built.
+Names are those in ../shared/erp-schemas.md (public code and a DDL dump) and in the sources each preset's
+header cites; types as far as known: GT and Optima keep text in varchar of the Polish code page, which the
+PostgreSQL replica reproduces with a WIN1250 database. Only the columns the presets read, plus a few beside
+them, are built. Each replica runs on SQLite, PostgreSQL or MariaDB (`MariaDbReplica`: the tables in one
+database, which the translated preset reads whatever the T-SQL schema).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from support.replica import Replica
+from support.replica import Replica, Tables
+from tests.conftest import MARIADB_HOST, MARIADB_PORT
 
 GT_TABLES: dict[str, dict[str, str]] = {
     "kh__Kontrahent": {
@@ -80,6 +87,75 @@ XL_TABLES: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
+_MARIADB_TYPES = ((r"^bit$", "tinyint"), (r"^nvarchar", "varchar"), (r"^decimal$", "decimal(19,6)"))
+
+
+class MariaDbReplica(Replica):
+    """The ERP's tables in one MariaDB database (`where`: its name), reached through the MariaDB ODBC driver.
+
+    On MariaDB a schema is a database; the translated preset drops the T-SQL schema and reads the database the
+    connection names, as a consultant's copy of one ERP company database would be read. Identifiers are
+    written in double quotes (the session runs with ANSI_QUOTES), so the shared `Replica` statements work."""
+
+    def __init__(self, schema: str, tables: Tables, where: str | Path) -> None:
+        self.engine, self.schema, self.tables, self.where = "mariadb", schema, tables, where
+        with self._db() as execute:
+            for table, columns in tables.items():
+                kinds = {name: _mariadb_type(kind) for name, kind in columns.items()}
+                definition = ", ".join(f'"{name}" {kind}' for name, kind in kinds.items())
+                execute(f'CREATE TABLE "{table}" ({definition}) CHARACTER SET utf8mb4')
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"Driver={{MariaDB Unicode}};Server={MARIADB_HOST};Port={MARIADB_PORT};Database={self.where};"
+            "Uid=root;Pwd=;CHARSET=utf8mb4"
+        )
+
+    def drop_column(self, table: str, column: str) -> None:
+        with self._db() as execute:
+            execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+
+    def drop_table(self, table: str) -> None:
+        with self._db() as execute:
+            execute(f'DROP TABLE "{table}"')
+
+    def _name(self, table: str) -> str:
+        return f'"{table}"'
+
+    def _marks(self, count: int) -> str:
+        return ", ".join(["%s"] * count)
+
+    @contextmanager
+    def _db(self) -> Iterator[Any]:
+        import pymysql
+
+        connection = pymysql.connect(
+            host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", database=str(self.where),
+            charset="utf8mb4", autocommit=True,
+            init_command="SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
+        )  # fmt: skip
+        try:
+            with connection.cursor() as cursor:
+                yield lambda sql, params=(): cursor.execute(sql, tuple(params) or None)
+        finally:
+            connection.close()
+
+
+def _mariadb_type(sql_server_type: str) -> str:
+    kind = sql_server_type.lower()
+    for pattern, replacement in _MARIADB_TYPES:
+        kind = re.sub(pattern, replacement, kind)
+    return kind
+
+
+def replica(engine: str, schema: str, tables: Tables, where: str | Path) -> Replica:
+    """The ERP's tables on `engine`: "sqlite" (`where` a file), "postgres" or "mariadb" (a database name)."""
+    if engine == "mariadb":
+        return MariaDbReplica(schema, tables, where)
+    return Replica(engine, schema, tables, where)
+
+
 class _Base:
     """Ids from a counter unlike a fresh install's; tag definitions created on first use, each beside a decoy."""
 
@@ -109,7 +185,7 @@ class GtReplica(_Base):
     preset = "subiekt_gt"
 
     def __init__(self, engine: str, where: str | Path) -> None:
-        super().__init__(Replica(engine, "dbo", GT_TABLES, where))
+        super().__init__(replica(engine, "dbo", GT_TABLES, where))
         self.db.insert("vwPoziomyCenWaluty", IDENT=2, NAZWA="Hurtowa Ś", WALUTA="PLN", RODZAJ=1)
         self.db.insert("vwPoziomyCenWaluty", IDENT=2, NAZWA="Hurtowa EUR", WALUTA="XEU", RODZAJ=1)
         self.db.insert("sl_Rabat", rt_Id=5, rt_Nazwa="Stały", rt_Procent=Decimal("7.5"))
@@ -162,7 +238,7 @@ class OptimaReplica(_Base):
     preset = "optima"
 
     def __init__(self, engine: str, where: str | Path) -> None:
-        super().__init__(Replica(engine, "CDN", OPTIMA_TABLES, where))
+        super().__init__(replica(engine, "CDN", OPTIMA_TABLES, where))
         self._categories: dict[str, int] = {}
         self.db.insert("DefCeny", DfC_DfCId=11, DfC_Lp=1, DfC_Nazwa="Detaliczna")
         self.db.insert("DefCeny", DfC_DfCId=12, DfC_Lp=2, DfC_Nazwa="Hurtowa Ś")
@@ -233,7 +309,7 @@ class XlReplica(_Base):
     preset = "comarch_xl"
 
     def __init__(self, engine: str, where: str | Path) -> None:
-        super().__init__(Replica(engine, "CDN", XL_TABLES, where))
+        super().__init__(replica(engine, "CDN", XL_TABLES, where))
         self._lp: dict[int, itertools.count[int]] = {}
 
     def _define_tag(self, tag_id: int, name: str) -> None:
