@@ -250,7 +250,7 @@ def test_optima_email_source_contact_takes_the_first_active_contact_persons_emai
 ) -> None:
     """email_source = 'contact': the first active KntOsoby row with an e-mail (one without, or switched off, is
     passed over); a contractor with none keeps Knt_Email. A contractor whose limit and term flags are off has
-    no credit_limit or payment_terms."""
+    no credit_limit or payment_terms; its own CDN.Rabaty discount outranks Knt_Upust."""
     erp = OptimaReplica(*engine_db)
     zolta = erp.customer("Hurtownia Żółta", "biuro@zolta.pl", (TAG,))
     erp.contact(zolta, "Bez", "Maila", None)
@@ -258,6 +258,7 @@ def test_optima_email_source_contact_takes_the_first_active_contact_persons_emai
     erp.switch_contact(zolta, off, active=False)
     erp.contact(zolta, "Łucja", "Wąs", "lucja@zolta.pl")
     plain = erp.customer("Sklep Ćma", "biuro@cma.pl", (TAG,), credit=False)
+    erp.discount(plain, Decimal("12.5"))
     config = write_config(tmp_path, erp, f'{{ tag = "{TAG}", email_source = "contact" }}')
 
     sync(config)
@@ -265,6 +266,9 @@ def test_optima_email_source_contact_takes_the_first_active_contact_persons_emai
     found = live(config)
     assert attributes_of(found[(str(zolta), None)]) == ATTRIBUTES["optima"]
     assert attributes_of(found[(str(plain), None)]) == {"credit_limit": None, "payment_terms": None}
+    # the contractor's CDN.Rabaty row outranks Knt_Upust (7.5), which the other keeps
+    discounts = {erp_id: Decimal(str(account["discount"])) for (erp_id, _), account in found.items()}
+    assert discounts == {str(zolta): Decimal("7.5"), str(plain): Decimal("12.5")}
 
 
 def test_optima_tag_source_reads_the_attribute_the_group_or_the_category(

@@ -11,7 +11,8 @@
 --       Knt_LimitKredytu (decimal), Knt_TerminPlat (byte), Knt_Termin (smallint); Knt_KatID joined to
 --       CDN.Kategorie on Kat_KatID, shown by Kat_KodSzczegol.
 --   [A] also, MainDAO.cs: Knt_LimitKredytu in its contractor query; "select Knt_Termin from cdn.Kontrahenci where
---       Knt_Termin>0 and Knt_TerminPlat=1" (a contractor's own payment term).
+--       Knt_Termin>0 and Knt_TerminPlat=1" (a contractor's own payment term); the discount from CDN.Rabaty
+--       (Rab_PodmiotTyp = 1, Rab_Typ = 2, Rab_PodmiotId = Knt_KntId, Rab_Rabat), as [E] joins it too.
 --   Not yet in ../shared/erp-schemas.md (seen in [A]/[E] for this preset): Knt_LimitFlag, Knt_LimitKredytu,
 --   Knt_TerminPlat, Knt_Termin, CDN.Kategorie.Kat_KodSzczegol.
 -- INFERRED (not seen in a source; verify on a live database):
@@ -20,7 +21,8 @@
 --   - Knt_Grupa holds the group's code (CDN.Grupy.Gru_Nazwa) as text (tag_source = 'group');
 --   - the category's name is Kat_KodSzczegol of the contractor's sales category Knt_KatID (tag_source =
 --     'category');
---   - discount is Knt_Upust (a percentage); [A] also reads CDN.Rabaty, left out here;
+--   - discount is the contractor's CDN.Rabaty row (Rab_Typ = 2; the largest if there were several) and, without
+--     one, Knt_Upust (a percentage): erp-schemas.md calls this fallback order inferred;
 --   - an operator as sales rep (Knt_OpiekunTyp = 8) lives in the configuration database: not read;
 --   - Knt_Email exists (older versions have only Knt_WiadomoscEmail);
 --   - credit_limit is Knt_LimitKredytu when Knt_LimitFlag = 1 (a limit is set), else empty; payment_terms is
@@ -71,7 +73,10 @@ SELECT
     CAST(k.Knt_Nip AS NVARCHAR(20)) AS tax_id,
     CAST(k.Knt_Telefon1 AS NVARCHAR(35)) AS phone,
     (SELECT TOP 1 CAST(dc.DfC_Nazwa AS NVARCHAR(50)) FROM CDN.DefCeny AS dc WHERE dc.DfC_Lp = k.Knt_Ceny) AS price_level,
-    k.Knt_Upust AS discount,
+    COALESCE((SELECT MAX(rb.Rab_Rabat)
+                FROM CDN.Rabaty AS rb
+               WHERE rb.Rab_PodmiotTyp = 1 AND rb.Rab_Typ = 2 AND rb.Rab_PodmiotId = k.Knt_KntId),
+             k.Knt_Upust) AS discount,
     (SELECT TOP 1 CAST(CONCAT(pw.Imie, N' ', pw.Nazwisko) AS NVARCHAR(100))
        FROM CDN.PracownicyView AS pw
       WHERE k.Knt_OpiekunTyp = 3 AND pw.PracId = k.Knt_OpiekunId) AS sales_rep,

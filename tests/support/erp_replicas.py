@@ -57,6 +57,7 @@ OPTIMA_TABLES: dict[str, dict[str, str]] = {
         "Knt_LimitKredytu": "decimal", "Knt_TerminPlat": "tinyint", "Knt_Termin": "smallint", "Knt_KatID": "int",
     },
     "Kategorie": {"Kat_KatID": "int", "Kat_KodSzczegol": "varchar(40)"},
+    "Rabaty": {"Rab_PodmiotTyp": "smallint", "Rab_PodmiotId": "int", "Rab_Typ": "smallint", "Rab_Rabat": "decimal"},
     "DefCeny": {"DfC_DfCId": "int", "DfC_Lp": "smallint", "DfC_Nazwa": "varchar(40)"},
     "PracownicyView": {"PracId": "int", "Kod": "varchar(20)", "Imie": "varchar(30)", "Nazwisko": "varchar(40)",
                        "EMail": "varchar(255)", "Telefon1": "varchar(30)"},
@@ -247,6 +248,12 @@ class OptimaReplica(_Base):
 
     def _define_tag(self, tag_id: int, name: str) -> None:
         self.db.insert("DefAtrybuty", DeA_DeAId=tag_id, DeA_Kod=name, DeA_Nazwa=f"{name} (portal)", DeA_Typ=1)
+
+    def discount(self, erp_id: int, percent: Decimal) -> None:
+        """The contractor's own discount row (CDN.Rabaty, Rab_Typ = 2), which outranks Knt_Upust."""
+        self.db.insert("Rabaty", Rab_PodmiotTyp=1, Rab_PodmiotId=erp_id, Rab_Typ=2, Rab_Rabat=percent)
+        # the same id of another kind of party (Rab_PodmiotTyp 2): not this contractor's discount
+        self.db.insert("Rabaty", Rab_PodmiotTyp=2, Rab_PodmiotId=erp_id, Rab_Typ=2, Rab_Rabat=Decimal("99"))
 
     def category_id(self, name: str) -> int:
         """The id of sales category `name` (CDN.Kategorie), created on first use."""
