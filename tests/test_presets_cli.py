@@ -29,6 +29,12 @@ def test_list_names_every_preset_and_its_erp(tmp_path: Path) -> None:
     nexo = next(item for item in listed if item["name"] == "subiekt_nexo")
     assert nexo["erp"] == read_preset("subiekt_nexo").erp and "nexo" in nexo["erp"]
     assert nexo["options"] == {"tag": "b2b", "email_kind": "E-mail", "contacts": False}
+    assert nexo["option_values"] == {}  # email_kind is any contact kind's name
+    optima = next(item for item in listed if item["name"] == "optima")
+    assert optima["options"]["tag_source"] == "attribute" and optima["options"]["email_source"] == "main"
+    assert optima["option_values"] == {
+        "tag_source": ["attribute", "group", "category"], "email_source": ["main", "contact"]
+    }  # fmt: skip
     table = CliRunner().invoke(main, ["presets", "list"])
     assert table.exit_code == 0 and "subiekt_nexo" in table.output and "Subiekt nexo" in table.output
 

@@ -20,7 +20,9 @@ def presets_group() -> None:
 
 
 @presets_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: name, erp and each option's default.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON: name, erp, each option's default and any listed values."
+)
 @handle_errors
 def list_command(as_json: bool) -> None:
     """One line per preset: its name (the value of `preset`) and the ERP it reads."""
@@ -30,7 +32,12 @@ def list_command(as_json: bool) -> None:
     if as_json:
         print_json(
             [
-                {"name": p.name, "erp": p.erp, "options": {o.name: o.default for o in p.options.values()}}
+                {
+                    "name": p.name,
+                    "erp": p.erp,
+                    "options": {o.name: o.default for o in p.options.values()},
+                    "option_values": {o.name: list(o.choices) for o in p.options.values() if o.choices},
+                }
                 for p in presets
             ]
         )
