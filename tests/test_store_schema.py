@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from integrator.clock import utcnow
-from integrator.store.db import SQLITE_PAGE_SIZE, open_store
+from integrator.store.db import _MIGRATIONS, SQLITE_PAGE_SIZE, _alembic_config, newest_revision, open_store
 from integrator.store.schema import accounts, metadata
 
 
@@ -41,6 +43,37 @@ def test_open_store_is_idempotent(store_url: str) -> None:
     with again.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar() == 1
     again.dispose()
+
+
+def test_the_newest_migration_file_is_alembics_only_head() -> None:
+    """Opening a store compares its revision with the newest file's without loading Alembic: that shortcut holds
+    only while the newest file is the one head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [newest_revision()]
+
+
+def test_opening_a_current_store_does_not_load_alembic(tmp_path: Path) -> None:
+    """Every run but the first finds the schema current with one query, in a process that never imports Alembic;
+    a store one revision behind is still upgraded."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    program = "import sys; from integrator.store.db import open_store; open_store(sys.argv[1]); print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"  # noqa: E501
+    run = [sys.executable, "-c", program, url]
+    first = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert "alembic.command" in first  # a new store: migrated
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    from alembic import command
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the store as the previous release left it
+        command.downgrade(_alembic_config(conn), "-1")
+    engine.dispose()
+    assert "alembic.command" in subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(newest_revision(),)]
 
 
 def test_database_refuses_two_live_accounts_for_one_login_or_customer(store_url: str) -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 
 from integrator.errors import StoreError
+
+if TYPE_CHECKING:  # Alembic (a third of a second to import) is loaded only when the schema is not current
+    from alembic.config import Config as AlembicConfig
 
 __all__ = ["migrate", "open_store", "redact_url"]
 
@@ -49,13 +51,37 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def _alembic_config(connection: sa.Connection) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = connection
     return cfg
 
 
+@functools.cache
+def newest_revision() -> str:
+    """The revision of the newest migration file (`NNNN_name.py`, revisions numbered in file order), read without
+    Alembic; `tests/test_store_schema.py` checks it is Alembic's one head."""
+    newest = max(_MIGRATIONS.joinpath("versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    found = re.search(r'^revision = "([^"]+)"', newest.read_text(encoding="utf-8"), re.MULTILINE)
+    if found is None:
+        raise StoreError(f"migration {newest.name} names no revision")
+    return found.group(1)
+
+
 def _at_head(connection: sa.Connection) -> bool:
+    """Whether the store is at the newest revision, asked with one query: a store that is current (every run but
+    the first) never loads Alembic. Anything else (no version table, an older or unknown revision) is Alembic's
+    to judge."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return False
+    current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    if current == [newest_revision()]:
+        return True
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory.from_config(_alembic_config(connection)).get_heads()
     return set(MigrationContext.configure(connection).get_current_heads()) == set(heads)
 
@@ -86,6 +112,8 @@ def migrate(engine: Engine) -> None:
         current = _at_head(connection)
     if current:  # the common case needs no lock, so opening a store never waits for a running sync
         return
+    from alembic import command
+
     with engine.begin() as connection, _migration_lock(connection):
         command.upgrade(_alembic_config(connection), "head")
 
