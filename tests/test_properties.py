@@ -112,7 +112,7 @@ def write_state(erp: SqliteErp, state: dict[int, Card]) -> None:
         erp.set(erp_id, email=card.email)  # `add` would replace a NULL e-mail by a default one
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(states=st.lists(erp_states, min_size=1, max_size=6))
 def test_syncs_reach_the_identity_rules_and_converge(states: list[dict[int, Card]]) -> None:
     """After each ERP state one sync gives every eligible customer exactly one live account (unless it lost a
