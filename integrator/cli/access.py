@@ -7,16 +7,16 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from integrator.access import ContactExplanation, ReportRow, explain, report
 from integrator.cli.app import config_option, handle_errors, main, not_found
-from integrator.cli.output import console, print_json, print_table, to_jsonable
-from integrator.config import Config
-from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME, NO_ELIGIBLE_CONTACT, describe
-from integrator.store.db import open_store
-from integrator.store.queries import contact_label
+from integrator.cli.output import print_json, print_table, say, to_jsonable
+
+if TYPE_CHECKING:
+    from integrator.access import ContactExplanation
+    from integrator.config import Config
 
 __all__ = ["explain_command", "report_command"]
 
@@ -29,6 +29,11 @@ __all__ = ["explain_command", "report_command"]
 def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
     """Every rule's verdict for ERP_ID now (with contacts: the customer's and each contact's), and the history of
     its accounts."""
+    from integrator.access import explain
+    from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME
+    from integrator.store.db import open_store
+    from integrator.store.queries import contact_label
+
     result = explain(config, open_store(config.store.url), erp_id)
     if not (result.in_source or result.identities or result.quarantine or result.last_actions or result.contacts):
         not_found("customer", "ERP id", erp_id)  # nowhere: not in the source, known to no run
@@ -37,28 +42,28 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
         return
     stated = {rule.name: rule.reason for rule in config.rules.exclude}
     if not result.in_source and result.contacts is not None:
-        console.print(f"{erp_id}: not returned by the customer query (its contacts are unknown_customer; their live "
+        say(f"{erp_id}: not returned by the customer query (its contacts are unknown_customer; their live "
                       "accounts would be removed)")  # fmt: skip
     elif not result.in_source:
-        console.print(f"{erp_id}: not in the source (a live account would be removed as not_in_source)")
+        say(f"{erp_id}: not in the source (a live account would be removed as not_in_source)")
     else:
         if result.contacts is None:
-            console.print(f"{erp_id}: {'eligible' if result.eligible else 'not eligible'}; login {result.login!r}")
+            say(f"{erp_id}: {'eligible' if result.eligible else 'not eligible'}; login {result.login!r}")
         else:
             served = any(contact.eligible for contact in result.contacts)
-            console.print(f"{erp_id}: {_customer_verdict(config, result.reasons, stated, served)}")
+            say(f"{erp_id}: {_customer_verdict(config, result.reasons, stated, served)}")
         for problem in result.problems:
-            console.print(f"  unreadable: {problem}")
+            say(f"  unreadable: {problem}")
         verdicts = [[r.rule, "pass" if r.passed else "exclude", r.description or ""] for r in result.rules]
         print_table("Rules" if result.contacts is None else "The customer's rules", ["rule", "verdict", "reason"],
                     verdicts)  # fmt: skip
         for duplicate in (r for r in result.reasons if r in (DUPLICATE_EMAIL, DUPLICATE_USERNAME)):
             holder = f"customer {result.login_held_by}" if result.login_held_by else "another customer"
-            console.print(f"  {duplicate}: {holder} keeps or gets this login")
+            say(f"  {duplicate}: {holder} keeps or gets this login")
     if result.contacts:
         _print_contacts(config, result.contacts, stated)
     if result.quarantine:
-        console.print(f"quarantined since run {result.quarantine['first_run_id']}: {result.quarantine['error']}")
+        say(f"quarantined since run {result.quarantine['first_run_id']}: {result.quarantine['error']}")
     for account in result.identities:
         contact = f", contact {contact_label(account)}" if account["contact_id"] is not None else ""
         print_table(
@@ -67,7 +72,7 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
             [[e["at"], e["kind"], e["actor"], e["run_id"], e["changes"] or ""] for e in account["events"]],
         )
         if account["attributes"]:
-            console.print(f"  attributes: {json.dumps(account['attributes'], ensure_ascii=False)}")
+            say(f"  attributes: {json.dumps(account['attributes'], ensure_ascii=False)}")
     if result.last_actions:
         contacts = any(a["contact_id"] is not None for a in result.last_actions)
         print_table("Recent sync actions", ["run", *(["contact"] if contacts else []), "action", "reason"],
@@ -77,6 +82,8 @@ def explain_command(config: Config, erp_id: str, as_json: bool) -> None:
 
 def _customer_verdict(config: Config, reasons: list[str], stated: dict[str, str], served: bool) -> str:
     """What a customer's own verdict means when its contacts get the accounts (`served`: one of them does)."""
+    from integrator.rules.reasons import NO_ELIGIBLE_CONTACT, describe
+
     if not reasons and served:
         return "eligible; accounts are per contact person (see Contacts)"
     if not reasons:  # its contacts pass their rules, but lose their logins to others
@@ -89,6 +96,8 @@ def _customer_verdict(config: Config, reasons: list[str], stated: dict[str, str]
 
 def _print_contacts(config: Config, contacts: list[ContactExplanation], stated: dict[str, str]) -> None:
     """One row per contact person: its verdict in words and its account."""
+    from integrator.rules.reasons import describe
+
     rows = []
     for contact in contacts:
         if not contact.in_source:
@@ -117,6 +126,9 @@ def _print_contacts(config: Config, contacts: list[ContactExplanation], stated: 
 @handle_errors
 def report_command(config: Config, fmt: str, output: Path | None) -> None:
     """Access status of every ERP customer: eligible or why not, account status, activated, last login."""
+    from integrator.access import ReportRow, report
+    from integrator.store.db import open_store
+
     rows = report(config, open_store(config.store.url))
     stream = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:

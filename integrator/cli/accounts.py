@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from integrator.cli.app import config_option, group_config_option, handle_errors, main, not_found
-from integrator.cli.output import console, print_json, print_table, to_jsonable
-from integrator.config import Config
-from integrator.store.db import open_store
-from integrator.store.queries import (
-    account_events_of,
-    contact_label,
-    customer_accounts,
-    find_account,
-    has_contact_accounts,
-    iter_accounts,
-)
+from integrator.cli.output import print_json, print_table, say, to_jsonable
+
+if TYPE_CHECKING:
+    from integrator.config import Config
 
 __all__ = ["accounts_group"]
 
@@ -47,6 +40,9 @@ def accounts_group() -> None:
 @handle_errors
 def list_command(config: Config, status: str | None, erp_id: str | None, as_json: bool) -> None:
     """Every account (removed ones too, unless --status says otherwise)."""
+    from integrator.store.db import open_store
+    from integrator.store.queries import contact_label, has_contact_accounts, iter_accounts
+
     engine = open_store(config.store.url)
     with engine.connect() as conn:
         rows = iter_accounts(conn, status=status, erp_id=erp_id)
@@ -76,6 +72,9 @@ def list_command(config: Config, status: str | None, erp_id: str | None, as_json
 def show_command(config: Config, key: str, as_json: bool) -> None:
     """One account by login, identity id or ERP id, with its history (a customer with several accounts, one per
     contact person: all of them; show one by its login or id)."""
+    from integrator.store.db import open_store
+    from integrator.store.queries import account_events_of, customer_accounts, find_account
+
     engine = open_store(config.store.url)
     with engine.connect() as conn:
         account = find_account(conn, key)
@@ -113,6 +112,8 @@ def _attribute(value: Any) -> str:
 
 
 def _show_several(erp_id: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    from integrator.store.queries import contact_label
+
     if as_json:
         print_json({"erp_id": erp_id, "accounts": rows})
         return
@@ -122,4 +123,4 @@ def _show_several(erp_id: str, rows: list[dict[str, Any]], as_json: bool) -> Non
         ([r["id"], contact_label(r), r["login"], r["status"], "yes" if r["blocked"] else "", r["created_at"]]
          for r in rows),
     )  # fmt: skip
-    console.print("show one with `integrator accounts show LOGIN` (or its id)")
+    say("show one with `integrator accounts show LOGIN` (or its id)")

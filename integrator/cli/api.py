@@ -1,24 +1,27 @@
 """`integrator api-client add|list|rotate|remove` (the portal API's callers) and `integrator serve` (the API).
 
-A client's secret is printed once, when it is made; the store keeps only its hash. FastAPI and uvicorn are
-imported inside `serve`, so every other command starts without them.
+A client's secret is printed once, when it is made; the store keeps only its hash. The store and the API
+client code are imported inside each command, FastAPI and uvicorn inside `serve` only.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from integrator.api.clients import SCOPES, ClientExists, ClientNotFound, add_client, list_clients, remove_client
-from integrator.api.clients import rotate_secret as rotate_client_secret
 from integrator.cli.app import EXIT_CONFIG, config_option, group_config_option, handle_errors, main, not_found
 from integrator.cli.output import print_json, print_table
-from integrator.config import Config, parse_interval
-from integrator.store.db import open_store
+
+if TYPE_CHECKING:
+    from integrator.config import Config
 
 __all__ = ["api_client_group", "serve_command"]
+
+SCOPES = ("portal", "staff", "sales_rep")
+"""`integrator.api.clients.SCOPES`, spelled here so that `--help` needs no store (a test holds them equal)."""
 
 
 def _print_secret(client_id: str, client_secret: str, as_json: bool) -> None:
@@ -51,6 +54,9 @@ def api_client_group() -> None:
 @handle_errors
 def add_command(config: Config, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
     """Create client NAME and print its id and secret (once: only a hash of the secret is stored)."""
+    from integrator.api.clients import ClientExists, add_client
+    from integrator.store.db import open_store
+
     try:
         new = add_client(open_store(config.store.url), name, scopes)
     except ClientExists as exc:
@@ -72,6 +78,11 @@ def add_command(config: Config, name: str, scopes: tuple[str, ...], as_json: boo
 @handle_errors
 def rotate_command(config: Config, name: str, keep_old: str, as_json: bool) -> None:
     """Give client NAME (or id) a new secret; the older one keeps working for --keep-old."""
+    from integrator.api.clients import ClientNotFound
+    from integrator.api.clients import rotate_secret as rotate_client_secret
+    from integrator.config import parse_interval
+    from integrator.store.db import open_store
+
     seconds = parse_interval(keep_old)
     if seconds is None:
         raise click.BadParameter(f"{keep_old!r} is not an interval like 90s, 15m, 1h or 1d", param_hint="--keep-old")
@@ -88,6 +99,9 @@ def rotate_command(config: Config, name: str, keep_old: str, as_json: bool) -> N
 @handle_errors
 def list_command(config: Config, as_json: bool) -> None:
     """Every client with its scopes (never a secret)."""
+    from integrator.api.clients import list_clients
+    from integrator.store.db import open_store
+
     clients = list_clients(open_store(config.store.url))
     if as_json:
         print_json(clients)
@@ -105,6 +119,9 @@ def list_command(config: Config, as_json: bool) -> None:
 @handle_errors
 def remove_command(config: Config, name: str) -> None:
     """Delete client NAME (or id): its secrets and tokens stop working at once."""
+    from integrator.api.clients import ClientNotFound, remove_client
+    from integrator.store.db import open_store
+
     try:
         client_id = remove_client(open_store(config.store.url), name)
     except ClientNotFound:
@@ -117,6 +134,6 @@ def remove_command(config: Config, name: str) -> None:
 @handle_errors
 def serve_command(config: Config) -> None:
     """Run the portal API (HTTP; TLS by a reverse proxy) where [api] listen says, until stopped."""
-    from integrator.api.server import serve  # FastAPI and uvicorn load only here
+    from integrator.api.server import serve
 
     serve(config)

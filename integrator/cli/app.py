@@ -1,6 +1,11 @@
 """The root command group, the shared `--config` option (a group's reaches its subcommands) and the mapping of
 errors to exit codes.
 
+The group is lazy: a command's module is imported only when that command is asked for (run, or listed by
+`--help`), and every command module imports its heavy libraries (the store, the ODBC reader, pydantic's config,
+the mail stack) inside the command function, so `--help`, `--version` and usage errors start at once
+(tests/test_fast_start.py guards the import list).
+
 Exit codes (SPEC): 0 success; 1 unexpected error; 2 bad config or usage (an unknown login or id too); 3 finished
 with quarantined records; 4 refused by a safety guard.
 """
@@ -8,15 +13,18 @@ with quarantined records; 4 refused by a safety guard.
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from integrator.config import Config, load_config
 from integrator.errors import ConfigError, GuardRefusal, IntegratorError, LockBusy
+
+if TYPE_CHECKING:
+    from integrator.config import Config
 
 __all__ = [
     "EXIT_CONFIG",
@@ -24,6 +32,7 @@ __all__ = [
     "EXIT_GUARD",
     "EXIT_OK",
     "EXIT_QUARANTINED",
+    "COMMANDS",
     "config_option",
     "config_path_option",
     "exit_for",
@@ -89,9 +98,11 @@ def config_option(func: F) -> F:
 
 
 def open_config(path: Path) -> Config:
-    """Load and validate the config file, and set up logging as it says."""
-    config = load_config(path)
+    """Load and validate the config file, and set up logging as it says (pydantic and structlog load here)."""
+    from integrator.config import load_config
     from integrator.logs import configure_logging
+
+    config = load_config(path)
 
     configure_logging(config.logging)
     return config
@@ -133,8 +144,78 @@ def not_found(thing: str, key_kind: str, key: str | int) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "accounts": ("accounts", "List and inspect B2B accounts."),
+    "api-client": (
+        "api",
+        "The portal API's callers: each has scopes (portal, staff, sales_rep) and a secret.",
+    ),
+    "block": (
+        "block",
+        "Block LOGIN: it cannot log in until `unblock`; syncs keep its data current but never unblock it.",
+    ),
+    "check": (
+        "check",
+        "Validate the config, reach the store and the source, show the first records and their verdicts.",
+    ),
+    "daemon": ("daemon", "Run syncs ([schedule] sync) and mail delivery ([schedule] mail) until SIGTERM/SIGINT."),
+    "demo": (
+        "demo",
+        "Write DIRECTORY/erp.db (a sample ERP in SQLite) and DIRECTORY/config.toml (syncing it over ODBC).",
+    ),
+    "explain": (
+        "access",
+        "Every rule's verdict for ERP_ID now (with contacts: the customer's and each contact's), and the "
+        "history of its accounts.",
+    ),
+    "history": (
+        "history",
+        "Past runs, newest first, with their counts (`history show RUN_ID`: one run's actions).",
+    ),
+    "mail": ("mail", "Deliver, list and retry queued mail."),
+    "presets": ("presets", "The shipped ERP presets (`[source] preset`): what there is, and their SQL."),
+    "report": (
+        "access",
+        "Access status of every ERP customer: eligible or why not, account status, activated, last login.",
+    ),
+    "resend-activation": (
+        "credentials",
+        "Send the activation mail again to LOGIN (or --all-pending); only the newest one will work.",
+    ),
+    "reset-password": (
+        "credentials",
+        "Send LOGIN a password reset mail (link or temporary password, per [accounts] activation).",
+    ),
+    "serve": ("api", "Run the portal API (HTTP; TLS by a reverse proxy) where [api] listen says, until stopped."),
+    "sync": ("sync", "Sync now: read the ERP, apply creates, updates and removals, queue (and deliver) mail."),
+    "unblock": ("block", "Lift the block on LOGIN."),
+}
+"""Each top-level command: the module of `integrator.cli` that registers it on `main` when imported, and its
+summary for `integrator --help` (the first sentence of its docstring; tests/test_fast_start.py holds them equal),
+so that listing the commands imports none of them."""
+
+
 class _Group(click.Group):
-    """Maps usage errors to exit 2 (click's default too) and unexpected ones to exit 1 with one line."""
+    """Loads a command's module only when that command is run or asked for its help; maps usage errors to exit 2
+    (click's default too) and unexpected ones to exit 1 with one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"integrator.cli.{COMMANDS[cmd_name][0]}")  # its decorators add it to `main`
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list, from `COMMANDS` for the commands not loaded yet (so none is imported)."""
+        names = [n for n in self.list_commands(ctx) if n in COMMANDS or not self.commands[n].hidden]
+        limit = formatter.width - 6 - max(map(len, names))
+        # A command not loaded is shortened by a stand-in carrying its summary: click's own shortening.
+        shown = [self.commands.get(n) or click.Command(n, help=COMMANDS[n][1]) for n in names]
+        rows = [(n, command.get_short_help_str(limit)) for n, command in zip(names, shown, strict=True)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
         try:
@@ -161,27 +242,3 @@ class _Group(click.Group):
 @group_config_option
 def main() -> None:
     """Keep B2B portal accounts in step with the ERP's customers."""
-
-
-def _register() -> None:
-    # Command modules register themselves on the group when imported; each is one command or group.
-    import importlib
-
-    for name in (
-        "sync",
-        "accounts",
-        "check",
-        "block",
-        "history",
-        "access",
-        "daemon",
-        "mail",
-        "credentials",
-        "demo",
-        "api",
-        "presets",
-    ):
-        importlib.import_module(f"integrator.cli.{name}")
-
-
-_register()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import getpass
+from typing import TYPE_CHECKING
 
 import click
 
-from integrator.admin import AccountNotFound, block, unblock
 from integrator.cli.app import config_option, handle_errors, main, not_found
-from integrator.config import Config
-from integrator.store.db import open_store
+
+if TYPE_CHECKING:
+    from integrator.config import Config
 
 __all__ = ["block_command", "unblock_command"]
 
@@ -24,6 +25,9 @@ _ACTOR_HELP = "Who acts (recorded in the account's history); default: the OS use
 @handle_errors
 def block_command(config: Config, login: str, reason: str, actor: str | None) -> None:
     """Block LOGIN: it cannot log in until `unblock`; syncs keep its data current but never unblock it."""
+    from integrator.admin import AccountNotFound, block
+    from integrator.store.db import open_store
+
     try:
         changed = block(open_store(config.store.url), login, reason, actor or f"ops:{getpass.getuser()}")
     except AccountNotFound:
@@ -38,6 +42,9 @@ def block_command(config: Config, login: str, reason: str, actor: str | None) ->
 @handle_errors
 def unblock_command(config: Config, login: str, actor: str | None) -> None:
     """Lift the block on LOGIN."""
+    from integrator.admin import AccountNotFound, unblock
+    from integrator.store.db import open_store
+
     try:
         changed = unblock(open_store(config.store.url), login, actor or f"ops:{getpass.getuser()}")
     except AccountNotFound:

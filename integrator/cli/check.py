@@ -5,19 +5,17 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from integrator.cli.app import EXIT_ERROR, config_option, handle_errors, main
-from integrator.cli.output import console, print_json, print_table
-from integrator.config import Config
-from integrator.connectors import make_connector
+from integrator.cli.output import print_json, print_table, say
 from integrator.errors import IntegratorError
-from integrator.identity import login_function
-from integrator.records import Contact, Record
-from integrator.rules import build_customer_engine, build_engine
-from integrator.rules.engine import contact_engine
-from integrator.store.db import open_store, redact_url
+
+if TYPE_CHECKING:
+    from integrator.config import Config
+    from integrator.records import Contact, Record
 
 __all__ = ["check_command"]
 
@@ -34,6 +32,8 @@ def _step(name: str, results: list[dict[str, str]], action: Callable[[], str]) -
 
 def contact_record(contact: Contact) -> Record:
     """A contact on its own, as the contact rules read it (its customer's fields are not looked up here)."""
+    from integrator.records import Record
+
     return Record(erp_id=contact.erp_id, name=contact.name, email=contact.email, tags=frozenset(),
                   username=contact.username, contact_id=contact.contact_id, contact_name=contact.name,
                   contact_active=contact.active, access=contact.access)  # fmt: skip
@@ -46,6 +46,12 @@ def contact_record(contact: Contact) -> Record:
 @handle_errors
 def check_command(config: Config, sample: int, as_json: bool) -> None:
     """Validate the config, reach the store and the source, show the first records and their verdicts."""
+    from integrator.connectors import make_connector
+    from integrator.identity import login_function
+    from integrator.rules import build_customer_engine, build_engine
+    from integrator.rules.engine import contact_engine
+    from integrator.store.db import open_store, redact_url
+
     results: list[dict[str, str]] = [{"check": "config", "ok": "yes", "detail": str(config.path)}]
     _step("store", results, lambda: (open_store(config.store.url), "reachable, schema up to date: "
                                      + redact_url(config.store.url))[1])  # fmt: skip
@@ -94,7 +100,7 @@ def check_command(config: Config, sample: int, as_json: bool) -> None:
         _step("source", results, read_source)
         if contacts:
             _step("contacts", results, read_contacts)
-    from integrator.mail.checks import check_mail  # here: `integrator --help` never loads the mail stack
+    from integrator.mail.checks import check_mail
 
     for name, ok, detail in check_mail(config):
         results.append({"check": name, "ok": "yes" if ok else "no", "detail": detail})
@@ -109,5 +115,5 @@ def check_command(config: Config, sample: int, as_json: bool) -> None:
         if contact_verdicts:
             print_table("First contacts", ["erp_id", "contact_id", "name", "login", "verdict"],
                         [list(v.values()) for v in contact_verdicts])  # fmt: skip
-        console.print("all checks passed" if not failed else "some checks failed")
+        say("all checks passed" if not failed else "some checks failed")
     sys.exit(EXIT_ERROR if failed else 0)

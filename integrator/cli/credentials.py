@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy.engine import Engine
 
 from integrator.cli.app import EXIT_CONFIG, config_option, handle_errors, main, not_found
-from integrator.cli.mail import print_report
-from integrator.config import Config
 from integrator.errors import LockBusy
-from integrator.mail.delivery import deliver_pending
-from integrator.portal import AccountNotFound, CredentialsRefused, resend_activation, resend_all_pending, reset_password
-from integrator.store.db import open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from integrator.config import Config
+    from integrator.portal import CredentialsRefused
 
 __all__ = ["resend_activation_command", "reset_password_command"]
 
@@ -32,6 +32,9 @@ def _actor(actor: str | None) -> str:
 
 
 def _deliver(engine: Engine, config: Config) -> None:
+    from integrator.cli.mail import print_report
+    from integrator.mail.delivery import deliver_pending
+
     try:
         print_report(deliver_pending(engine, config))
     except LockBusy:
@@ -51,6 +54,9 @@ def _refused(exc: CredentialsRefused) -> NoReturn:
 @handle_errors
 def reset_password_command(config: Config, login: str, actor: str | None, deliver: bool) -> None:
     """Send LOGIN a password reset mail (link or temporary password, per [accounts] activation)."""
+    from integrator.portal import AccountNotFound, CredentialsRefused, reset_password
+    from integrator.store.db import open_store
+
     engine = open_store(config.store.url)
     try:
         mail_id = reset_password(engine, login, _actor(actor))
@@ -76,6 +82,9 @@ def resend_activation_command(
     """Send the activation mail again to LOGIN (or --all-pending); only the newest one will work."""
     if bool(login) == all_pending:
         raise click.UsageError("give either LOGIN or --all-pending")
+    from integrator.portal import AccountNotFound, CredentialsRefused, resend_activation, resend_all_pending
+    from integrator.store.db import open_store
+
     engine = open_store(config.store.url)
     if all_pending:
         count = resend_all_pending(engine, _actor(actor))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from integrator.cli.app import config_option, handle_errors, main
-from integrator.config import Config
-from integrator.daemon import run_daemon
+
+if TYPE_CHECKING:
+    from integrator.config import Config
 
 __all__ = ["daemon_command"]
 
@@ -14,4 +17,6 @@ __all__ = ["daemon_command"]
 @handle_errors
 def daemon_command(config: Config) -> None:
     """Run syncs ([schedule] sync) and mail delivery ([schedule] mail) until SIGTERM/SIGINT."""
+    from integrator.daemon import run_daemon
+
     run_daemon(config)

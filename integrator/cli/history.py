@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import sqlalchemy as sa
 
 from integrator.cli.app import config_option, config_path_option, handle_errors, main, not_found, open_config
 from integrator.cli.output import print_json, print_table
-from integrator.config import Config
-from integrator.store.db import open_store
-from integrator.store.queries import actions_of_run
-from integrator.store.schema import runs
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from integrator.config import Config
 
 __all__ = ["history_group"]
 
@@ -37,6 +38,11 @@ def history_group(ctx: click.Context, limit: int, as_json: bool, config_path: Pa
     """Past runs, newest first, with their counts (`history show RUN_ID`: one run's actions)."""
     if ctx.invoked_subcommand is not None:
         return
+    import sqlalchemy as sa
+
+    from integrator.store.db import open_store
+    from integrator.store.schema import runs
+
     config = open_config(config_path)
     with open_store(config.store.url).connect() as conn:
         rows = [_run_dict(r) for r in conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
@@ -61,6 +67,12 @@ def history_group(ctx: click.Context, limit: int, as_json: bool, config_path: Pa
 @handle_errors
 def show_command(config: Config, run_id: int, action: str | None, as_json: bool) -> None:
     """Every action of run RUN_ID with its reason (refused removals included)."""
+    import sqlalchemy as sa
+
+    from integrator.store.db import open_store
+    from integrator.store.queries import actions_of_run
+    from integrator.store.schema import runs
+
     with open_store(config.store.url).connect() as conn:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
         if run is None:

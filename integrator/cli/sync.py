@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from integrator.cli.app import config_path_option, exit_for, main, open_config
-from integrator.cli.output import console, print_json, print_table
-from integrator.config import Config
+from integrator.cli.output import print_json, print_table, say
+from integrator.cli.progress import meter
 from integrator.errors import GuardRefusal, IntegratorError, LockBusy
-from integrator.sync import SyncResult, run_sync
+
+if TYPE_CHECKING:  # the sync itself (the store, the ODBC reader) loads only when the command runs
+    from integrator.config import Config
+    from integrator.sync import SyncResult
 
 __all__ = ["sync_command"]
 
@@ -41,7 +43,7 @@ def _print_human(result: SyncResult) -> None:
             headers = [{"origin": "where"}.get(c, c) for c in (*keys, *columns)]
             print_table(title, headers, [[r.get(c) or "" for c in (*keys, *columns)] for r in rows])
     if result.mail:
-        console.print(_mail_line(result.mail))
+        say(_mail_line(result.mail))
 
 
 def _mail_line(report: dict[str, object]) -> str:
@@ -71,6 +73,8 @@ def sync_command(config_path: Path, dry_run: bool, allow_mass_removal: bool, onl
         exit_for(exc)
     except Exception as exc:  # before a run started; the group says it on stderr and exits 1
         if as_json:
+            from integrator.sync import SyncResult
+
             print_json(
                 SyncResult(run_id=None, status="failed", message=f"unexpected {type(exc).__name__}: {exc}").to_json()
             )
@@ -86,25 +90,32 @@ def sync_command(config_path: Path, dry_run: bool, allow_mass_removal: bool, onl
 
 def _not_run(exc: IntegratorError) -> SyncResult:
     """The `--json` summary of a sync that could not start: nothing read, nothing written, and why."""
+    from integrator.sync import SyncResult
+
     status = "refused" if isinstance(exc, GuardRefusal | LockBusy) else "failed"
     return SyncResult(run_id=None, status=status, message=str(exc))
 
 
 def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
+    from integrator.sync import run_sync
+
     if config.source.preset:  # a preset the database does not fit is a config error (exit 2), before any run
         _verify_preset(config)
     if as_json or not sys.stdout.isatty():
-        result = run_sync(config, catch_unexpected=True, **options)
-    else:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
-            task = bar.add_task("connecting")
-            labels = {"read": "read {:,} ERP records", "apply": "wrote {:,} accounts"}
+        return run_sync(config, catch_unexpected=True, **options)
+    # On a terminal: one line with the count and the rate of the read, then of the writes (their total is not
+    # told, so no ETA); it is gone when the summary prints.
+    stages = {"read": "reading the ERP", "apply": "writing accounts"}
+    with meter("connecting", unit="records") as progress:
+        current: list[str] = []
 
-            def show(phase: str, count: int) -> None:
-                bar.update(task, description=labels[phase].format(count))
+        def show(phase: str, count: int) -> None:
+            if current[-1:] != [phase]:
+                current.append(phase)
+                progress.stage(stages.get(phase, phase))
+            progress.update(count)
 
-            result = run_sync(config, progress=show, catch_unexpected=True, **options)
-    return result
+        return run_sync(config, progress=show, catch_unexpected=True, **options)
 
 
 def _verify_preset(config: Config) -> None:
