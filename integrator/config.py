@@ -288,6 +288,18 @@ class MailConfig(_Section):
     """Send the optional "account removed" mail."""
     timezone: str = "Europe/Warsaw"
     """The time zone in which mails state when a link or temporary password expires."""
+    max_per_minute: Annotated[int, Field(ge=0)] = 0
+    """Sending cap: at most this many mails in any 60 seconds (a sliding window), counted in the store across
+    processes and runs; 0 = no cap."""
+    max_per_day: Annotated[int, Field(ge=0)] = 0
+    """Sending cap: at most this many mails in any 24 hours (a sliding window); 0 = no cap."""
+
+    @field_validator("max_per_minute", "max_per_day", mode="before")
+    @classmethod
+    def _count_not_flag(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # `true` would otherwise be taken for a cap of 1
+            raise ValueError("must be a whole number of mails (0 = no cap), not true/false")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jinja2
@@ -53,6 +53,7 @@ from integrator.faults import checkpoint
 from integrator.logs import get_logger
 from integrator.mail import secrets
 from integrator.mail.backends import MailBackend, make_backend
+from integrator.mail.caps import CapHold, Clock, SendCaps, SystemClock, claim_slots, prune, release_slots
 from integrator.mail.compose import compose, secret_plan
 from integrator.mail.errors import BackendUnavailable, PermanentDeliveryError, TransientDeliveryError
 from integrator.mail.outbox import CREDENTIAL_KINDS, count_pending
@@ -69,6 +70,17 @@ _PAGE = 500
 _LOCK_NAME = "mail"
 _STEP = "mail delivery"
 """The step a lost store connection names (`StoreConnectionLost`)."""
+_SYNC_ACTOR = "sync"  # integrator.store.apply.SYNC_ACTOR (not imported: the mail stack needs none of the apply)
+
+_PRIORITY: tuple[tuple[str, sa.ColumnElement[bool]], ...] = (
+    ("first activations", sa.and_(outbox.c.kind == "activation", outbox.c.actor == _SYNC_ACTOR)),
+    ("resets and login changes", outbox.c.kind.in_(("password_reset", "login_changed"))),
+    ("resends and reminders", sa.and_(outbox.c.kind == "activation", outbox.c.actor != _SYNC_ACTOR)),
+    ("other", outbox.c.kind.not_in(("activation", "password_reset", "login_changed"))),
+)
+"""The order mail goes out in, oldest first within each class: when a cap makes a go-live take days, the
+activations a sync queued go first, then the resets and login changes customers need now, then resends and bulk
+invites (an activation queued by a person), then the rest (removal notices)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,10 @@ class DeliveryReport:
     failed_ids: tuple[int, ...] = ()
     backend_error: str | None = None
     """Set when the backend was unavailable and the batch stopped early (everything left stays pending)."""
+    held_by: str | None = None
+    """`max_per_minute` or `max_per_day` when a sending cap stopped the delivery (the rest stays pending, untried)."""
+    held_until: datetime | None = None
+    """When that cap frees the next slot (naive UTC)."""
 
 
 @dataclass
@@ -122,31 +138,40 @@ def _activated_since_login_change(mail: Any, account: Any) -> bool:
 class _Batch:
     """One delivery run over the due mails, with one backend session."""
 
-    def __init__(self, engine: Engine, config: Config, backend: MailBackend, retry: RetrySettings) -> None:
+    def __init__(
+        self, engine: Engine, config: Config, backend: MailBackend, retry: RetrySettings, clock: Clock
+    ) -> None:
         self.engine = engine
         self.config = config
         self.backend = backend
         self.retry = retry
+        self.clock = clock
+        self.caps = SendCaps.from_config(config.mail)
         self.env: jinja2.Environment = make_environment(config.mail.templates_dir)
         self.tally = _Tally()
+        self._slot_at: datetime | None = None
+        """When the current mail's send slot was taken (to give it back if nothing reached the relay)."""
 
     # -- selection -------------------------------------------------------------------------------------
     def due_ids(self, *, limit: int | None, ignore_backoff: bool) -> Iterator[int]:
-        """Due pending mail ids, oldest first, read page by page (the outbox may hold a million)."""
-        last, served, now = 0, 0, utcnow()
-        while limit is None or served < limit:
-            query = sa.select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.id > last)
-            if not ignore_backoff:
-                query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
-            page_size = _PAGE if limit is None else min(_PAGE, limit - served)
-            page = query.order_by(outbox.c.id).limit(page_size)
-            ids = on_new_session(self.engine, _STEP, lambda conn, page=page: list(conn.execute(page).scalars()))
-            if not ids:
-                return
-            for mail_id in ids:
-                yield mail_id
-                served += 1
-            last = ids[-1]
+        """Due pending mail ids in `_PRIORITY` order, oldest first within a class, read page by page (the outbox
+        may hold a million; each class is a walk of the (status, id) index, so no page sorts the whole queue)."""
+        served, now = 0, utcnow()
+        for _, in_class in _PRIORITY:
+            last = 0
+            while limit is None or served < limit:
+                query = sa.select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.id > last, in_class)
+                if not ignore_backoff:
+                    query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+                page_size = _PAGE if limit is None else min(_PAGE, limit - served)
+                page = query.order_by(outbox.c.id).limit(page_size)
+                ids = on_new_session(self.engine, _STEP, lambda conn, page=page: list(conn.execute(page).scalars()))
+                if not ids:
+                    break
+                for mail_id in ids:
+                    yield mail_id
+                    served += 1
+                last = ids[-1]
 
     # -- one mail ----------------------------------------------------------------------------------------
     def _cancel_reason(self, conn: sa.Connection, mail: Any, account: Any) -> str | None:
@@ -197,43 +222,64 @@ class _Batch:
             )
         return mail, account, secret, None
 
-    def deliver(self, mail_id: int) -> None:
-        """Deliver one mail; raises `BackendUnavailable` when the backend cannot take any mail right now, and
-        `StoreConnectionLost` when the store's connection is lost twice in a row (the mail stays pending)."""
+    def _claim_with_slot(self, conn: sa.Connection, mail_id: int) -> CapHold | tuple[Any, Any, Any, str | None] | None:
+        """`_claim` after taking a send slot (first, so concurrent deliveries take turns at the gate); the hold
+        when a cap has no slot free (nothing else done: the mail stays pending, untried)."""
+        now = self.clock.now()
+        granted, hold = claim_slots(conn, self.caps, [mail_id], now)
+        if not granted:
+            assert hold is not None
+            return hold
+        claimed = self._claim(conn, mail_id)
+        if claimed is None or claimed[3] is not None:  # gone, or cancelled: it sends nothing
+            release_slots(conn, [mail_id], now)
+        else:
+            self._slot_at = now
+        return claimed
+
+    def deliver(self, mail_id: int) -> CapHold | None:
+        """Deliver one mail, or return the cap's hold when no send slot is free (the mail untouched); raises
+        `BackendUnavailable` when the backend cannot take any mail right now, and `StoreConnectionLost` when the
+        store's connection is lost twice in a row (the mail stays pending)."""
         # Nothing has left the process yet: a connection lost under this transaction only means doing it again.
-        claimed = on_new_session(self.engine, _STEP, lambda conn: self._claim(conn, mail_id))
+        self._slot_at = None
+        claimed = on_new_session(self.engine, _STEP, lambda conn: self._claim_with_slot(conn, mail_id))
+        if isinstance(claimed, CapHold):
+            return claimed
         if claimed is None:  # sent, retried or cancelled meanwhile
-            return
+            return None
         mail, account, secret, reason = claimed
         if reason is not None:
             self.tally.cancelled += 1
             log.info("mail_cancelled", mail_id=mail_id, kind=mail.kind, reason=reason)
-            return
+            return None
         # The secret's hash is committed: from here on the plaintext may leave the process.
         checkpoint("mail.after_secret")
         try:
             outgoing = compose(self.config, self.env, mail=mail._mapping, account=account._mapping, secret=secret)
         except Exception as exc:  # noqa: BLE001 - a broken template defers this mail; the batch goes on
-            self._failed_attempt(mail, secret, f"template error: {type(exc).__name__}: {exc}", permanent=False)
-            return
+            error = f"template error: {type(exc).__name__}: {exc}"
+            self._failed_attempt(mail, secret, error, permanent=False, slot_used=False)
+            return None
         try:
             self._send(outgoing)
         except PermanentDeliveryError as exc:
             self._failed_attempt(mail, secret, str(exc), permanent=True)
-            return
+            return None
         except BackendUnavailable as exc:
             self._not_tried(mail, secret, str(exc))
             raise
         except TransientDeliveryError as exc:
             self._failed_attempt(mail, secret, str(exc), permanent=False)
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 - one poison mail must not stop every later batch
             self.backend.close()  # the session may be mid-command: start the next mail on a fresh one
             self._failed_attempt(mail, secret, f"unexpected {type(exc).__name__}: {exc}", permanent=False)
-            return
+            return None
         checkpoint("mail.after_send")
         self._record_sent(mail, secret)
         checkpoint("mail.after_record")
+        return None
 
     def _send(self, outgoing: Any) -> None:
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -267,7 +313,10 @@ class _Batch:
         self.tally.sent += 1
         log.info("mail_sent", mail_id=mail.id, kind=mail.kind, recipient=mail.recipient)
 
-    def _failed_attempt(self, mail: Any, secret: secrets.IssuedSecret | None, error: str, *, permanent: bool) -> None:
+    def _failed_attempt(
+        self, mail: Any, secret: secrets.IssuedSecret | None, error: str, *, permanent: bool, slot_used: bool = True
+    ) -> None:
+        """Charge the mail an attempt; its send slot is kept when the relay saw the message (it counted it)."""
         attempts = mail.attempts + 1
         now = utcnow()
         give_up = permanent or attempts >= self.config.mail.max_attempts
@@ -281,6 +330,8 @@ class _Batch:
             conn.execute(outbox.update().where(outbox.c.id == mail.id, outbox.c.status == "pending").values(**values))
             if secret is not None:
                 secrets.revoke(conn, secret.id, now=now)
+            if not slot_used and self._slot_at is not None:
+                release_slots(conn, [mail.id], self._slot_at)
 
         on_new_session(self.engine, _STEP, record)
         if give_up:
@@ -304,9 +355,24 @@ class _Batch:
             )
             if secret is not None:
                 secrets.revoke(conn, secret.id, now=now)
+            if self._slot_at is not None:  # nothing reached the relay: the slot is free again
+                release_slots(conn, [mail.id], self._slot_at)
 
         on_new_session(self.engine, _STEP, record)
         self.tally.retry_later += 1
+
+
+def _deliver_paced(batch: _Batch, mail_id: int, lock: SyncLock, *, pace: bool) -> CapHold | None:
+    """Deliver one mail; with `pace`, wait out holds of the minute cap (the hold of the day cap is returned)."""
+    while True:
+        hold = batch.deliver(mail_id)
+        if hold is None or not pace or hold.cap != "max_per_minute":
+            return hold
+        batch.backend.close()  # an idle SMTP session may be dropped by the relay while we wait; reopen after
+        wait = (hold.until - batch.clock.now()).total_seconds()
+        log.info("mail_paced", cap=hold.cap, seconds=round(wait, 3))
+        batch.clock.sleep(max(wait, 0.001))
+        lock.renew()
 
 
 def deliver_pending(
@@ -317,8 +383,15 @@ def deliver_pending(
     ignore_backoff: bool = False,
     backend: MailBackend | None = None,
     retry: RetrySettings | None = None,
+    pace: bool = False,
+    clock: Clock | None = None,
 ) -> DeliveryReport:
     """Deliver due pending mail (all pending with `ignore_backoff`), at most `limit`; report the counts.
+
+    Under `[mail] max_per_minute` / `max_per_day` a mail with no free send slot stops the delivery: it and the rest
+    stay pending, untried, and the report says which cap holds them and until when (the next run goes on). With
+    `pace`, a hold of the minute cap is waited out instead (`mail deliver` does; the daemon and a sync do not, as
+    the daemon's next turn comes within its interval anyway); the day cap always stops the run.
 
     Raises `LockBusy` when another delivery holds the store's mail lock.
     """
@@ -329,17 +402,23 @@ def deliver_pending(
         lock.acquire()
     except LockBusy:
         raise LockBusy("another mail delivery is running on this store; its mail goes out there") from None
-    batch = _Batch(engine, config, backend or make_backend(config.mail), retry or RetrySettings())
+    clock = clock or SystemClock()
+    batch = _Batch(engine, config, backend or make_backend(config.mail), retry or RetrySettings(), clock)
     backend_error: str | None = None
+    hold: CapHold | None = None
     try:
+        on_new_session(engine, _STEP, lambda conn: prune(conn, clock.now()))
         ids = batch.due_ids(limit=limit, ignore_backoff=ignore_backoff)
         for mail_id in ids:
             lock.renew()
             try:
-                batch.deliver(mail_id)
+                hold = _deliver_paced(batch, mail_id, lock, pace=pace)
             except BackendUnavailable as exc:
                 backend_error = str(exc)
                 log.warning("mail_backend_unavailable", error=backend_error)
+                break
+            if hold is not None:
+                log.info("mail_held_by_cap", cap=hold.cap, until=hold.until.isoformat(), mail_id=mail_id)
                 break
     finally:
         try:
@@ -355,6 +434,8 @@ def deliver_pending(
         pending_left=count_pending(engine),
         failed_ids=tuple(t.failed_ids),
         backend_error=backend_error,
+        held_by=hold.cap if hold else None,
+        held_until=hold.until if hold else None,
     )
     log.info("mail_delivered", sent=report.sent, failed=report.failed, retry_later=report.retry_later,
              cancelled=report.cancelled, pending_left=report.pending_left)  # fmt: skip

@@ -38,6 +38,8 @@ __all__ = [
     "api_tokens",
     "impersonations",
     "locks",
+    "mail_send_gate",
+    "mail_sends",
     "metadata",
     "outbox",
     "quarantine",
@@ -289,3 +291,23 @@ impersonations = Table(
     Column("expires_at", Timestamp, nullable=False),
     Column("used_at", Timestamp, comment="set when the portal redeemed the ticket (once)"),
 )
+
+# -- sending caps ([mail] max_per_minute, max_per_day) ---------------------------------------------------------
+mail_sends = Table(
+    "mail_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mail_id", Integer, nullable=False, index=True, comment="the outbox row this send slot was taken for"),
+    Column("sent_at", Timestamp, nullable=False, index=True, comment="when the slot was taken (naive UTC)"),
+)
+"""One row per message handed to the relay in the last 24 hours (older rows are pruned): the sending caps count
+these rows in their window, whichever process sent."""
+
+mail_send_gate = Table(
+    "mail_send_gate",
+    metadata,
+    Column("name", String(32), primary_key=True, comment="'send': the one row"),
+    Column("claims", Integer, nullable=False, default=0, comment="times a delivery took its turn here"),
+)
+"""The one row every delivering process updates first when it takes send slots under a cap, so they take turns (a
+row lock on PostgreSQL and MariaDB, the write lock on SQLite) and together stay under the caps."""
