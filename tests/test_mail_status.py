@@ -120,3 +120,14 @@ def test_empty_after_at_the_caps_rate() -> None:
 def test_cli_keeps_its_own_copy_of_the_mail_statuses() -> None:
     """`mail list --status` offers exactly the outbox's statuses (the CLI's copy spares --help the database)."""
     assert MAIL_STATUSES == outbox_module.MAIL_STATUSES
+
+
+@pytest.mark.parametrize("args", [["mail", "--help"], ["mail", "status", "--help"], ["mail", "deliver", "--help"]])
+def test_mail_help_imports_no_database_or_mail_library(args: list[str]) -> None:
+    """`integrator mail --help` and its commands' help answer without loading the store or the mail stack."""
+    from test_fast_start import HEAVY, imported
+
+    done, packages = imported(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert packages & HEAVY == set(), f"integrator {' '.join(args)} imported {sorted(packages & HEAVY)}"
+    assert "max_per_minute" in done.stdout or "status" in done.stdout

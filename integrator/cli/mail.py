@@ -20,12 +20,12 @@ from integrator.cli.app import (
     main,
     not_found_line,
 )
-from integrator.cli.output import console, human_time, print_json, print_table
-from integrator.config import Config
+from integrator.cli.output import human_time, print_json, print_table, say
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from integrator.config import Config
     from integrator.mail.delivery import DeliveryReport
     from integrator.mail.status import MailStatus
 
@@ -43,7 +43,7 @@ def mail_group() -> None:
 
 def print_report(report: DeliveryReport) -> None:
     """The human summary of a delivery (problems on stderr)."""
-    console.print(
+    say(
         f"mail: sent {report.sent}, failed {report.failed}, retry later {report.retry_later}, "
         f"cancelled {report.cancelled}, pending {report.pending_left}"
     )
