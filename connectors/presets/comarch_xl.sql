@@ -1,7 +1,7 @@
 -- erp: Comarch ERP XL (SQL Server, schema CDN)
 --
 -- Sources (names verified there):
---   [X] a public DDL dump of a Comarch ERP XL database (see ../shared/erp-schemas.md): CDN.KntKarty (Knt_GIDTyp,
+--   [X] a public DDL dump of a Comarch ERP XL database: CDN.KntKarty (Knt_GIDTyp,
 --       Knt_GIDNumer, Knt_Akronim, Knt_Nazwa1..3, Knt_Nip, Knt_EMail, Knt_Telefon1, Knt_Archiwalny,
 --       Knt_Nieaktywny), CDN.KntOsoby (KnS_KntTyp, KnS_KntNumer, KnS_KntLp, KnS_Nazwa, KnS_EMail, KnS_Telefon,
 --       KnS_Archiwalny, KnS_UpowaznionaZam), CDN.Atrybuty (Atr_ObiTyp, Atr_ObiNumer, Atr_AtkId, Atr_Wartosc),
@@ -11,7 +11,7 @@
 --     inactive;
 --   - a contact person's id is KnS_KntLp, unique within its contractor (the account key is contractor + it);
 --   - the attribute's presence tags the contractor unless its value (Atr_Wartosc) is empty, 0, NIE or N;
--- Not read, because no source of ../shared/erp-schemas.md names them for XL: price level, discount, sales rep
+-- Not read, because no source above names them for XL: price level, discount, sales rep
 -- (name and e-mail), credit limit, payment terms, an invoice e-mail. Leads to verify on a live database, seen
 -- only in an unrelated public BI view of CDN.KntKarty: Knt_Cena (price list id), Knt_Rabat (discount),
 -- Knt_LimitWart (credit limit), Knt_SpTerminPlSpr (sales payment term), Knt_EFaVatEMail (e-invoice e-mail).

@@ -13,7 +13,7 @@
 --   [A] also, MainDAO.cs: Knt_LimitKredytu in its contractor query; "select Knt_Termin from cdn.Kontrahenci where
 --       Knt_Termin>0 and Knt_TerminPlat=1" (a contractor's own payment term); the discount from CDN.Rabaty
 --       (Rab_PodmiotTyp = 1, Rab_Typ = 2, Rab_PodmiotId = Knt_KntId, Rab_Rabat), as [E] joins it too.
---   Not yet in ../shared/erp-schemas.md (seen in [A]/[E] for this preset): Knt_LimitFlag, Knt_LimitKredytu,
+--   Seen in [A]/[E] only, in no other source: Knt_LimitFlag, Knt_LimitKredytu,
 --   Knt_TerminPlat, Knt_Termin, CDN.Kategorie.Kat_KodSzczegol.
 -- INFERRED (not seen in a source; verify on a live database):
 --   - the attribute is matched by its code DeA_Kod (what Optima shows as the attribute's name), and its presence
@@ -22,7 +22,7 @@
 --   - the category's name is Kat_KodSzczegol of the contractor's sales category Knt_KatID (tag_source =
 --     'category');
 --   - discount is the contractor's CDN.Rabaty row (Rab_Typ = 2; the largest if there were several) and, without
---     one, Knt_Upust (a percentage): erp-schemas.md calls this fallback order inferred;
+--     one, Knt_Upust (a percentage): this fallback order is inferred;
 --   - an operator as sales rep (Knt_OpiekunTyp = 8) lives in the configuration database: not read;
 --   - Knt_Email exists (older versions have only Knt_WiadomoscEmail);
 --   - credit_limit is Knt_LimitKredytu when Knt_LimitFlag = 1 (a limit is set), else empty; payment_terms is

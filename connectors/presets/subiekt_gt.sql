@@ -9,7 +9,7 @@
 --       database): every table and column used here, kh_Pracownik's columns included; kh_MaxWartKred (money);
 --       Models/SlFormaPlatnosci.cs (FpId, FpNazwa, FpTermin, linked to kh__Kontrahent) and
 --       Models/PdUzytkownik.cs (UzEmail).
---   Not yet in ../shared/erp-schemas.md (seen in [A]/[B] for this preset): kh_MaxWartKred, kh_IdFormaP,
+--   Seen in [A]/[B] only, in no other source: kh_MaxWartKred, kh_IdFormaP,
 --   sl_FormaPlatnosci (fp_Id, fp_Termin), pd_Uzytkownik.uz_Email.
 -- INFERRED (not seen in a source; verify on a live database):
 --   - kh_Rodzaj 1 is a supplier only (0 supplier and customer, 2 customer), as [A] filters;

@@ -1,9 +1,9 @@
 """Replicas of Subiekt GT (schema dbo), Comarch ERP Optima and Comarch ERP XL (schema CDN) customer tables, with
 one interface for the shared preset scenario: customers with tags, contact persons, switches.
 
-Names are those in ../shared/erp-schemas.md (public code and a DDL dump) and in the sources each preset's
-header cites; types as far as known: GT and Optima keep text in varchar of the Polish code page, which the
-PostgreSQL replica reproduces with a WIN1250 database. Only the columns the presets read, plus a few beside
+Names are those in the sources each preset's header cites (public code and a DDL dump); types as far as known:
+GT and Optima keep text in varchar of the Polish code page, which the PostgreSQL replica reproduces with a WIN1250
+database. Only the columns the presets read, plus a few beside
 them, are built. Each replica runs on SQLite, PostgreSQL or MariaDB (`MariaDbReplica`: the tables in one
 database, which the translated preset reads whatever the T-SQL schema).
 """
