@@ -184,7 +184,15 @@ async def token(request: Request) -> JSONResponse:
     uri = f"https://{request.url.netloc}{request.url.path}"
     oauth_request = _Request(request.method, uri, request.headers, form)
     server: TokenServer = request.app.state.token_server
-    return await run_in_threadpool(server.create_token_response, oauth_request)  # type: ignore[no-any-return]
+    return await run_in_threadpool(_token_response, server, oauth_request)
+
+
+def _token_response(server: TokenServer, oauth_request: OAuth2Request) -> JSONResponse:
+    """Authlib's answer, holding one of `[api] max_hash_concurrency` slots: checking the client's secret is an
+    argon2 verification (~64 MiB) like a customer's password, and a flood of token requests must wait its turn
+    as a flood of logins does."""
+    with server.context.hashing():
+        return server.create_token_response(oauth_request)  # type: ignore[no-any-return]
 
 
 def _form(body: bytes, content_type: str) -> dict[str, str]:
