@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -150,6 +151,24 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+def _reset_peak_rss(pid: int) -> None:
+    """Start the process's peak RSS (VmHWM) again from its current RSS (Linux: `5` to /proc/PID/clear_refs)."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """The process's peak RSS since the last reset, in MiB (None where /proc does not tell)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 async def _measure(
     base: str, requests: list[dict[str, Any]], concurrency: int
 ) -> tuple[float, list[float], Counter[int]]:
@@ -244,8 +263,11 @@ def run(out: Path, accounts: int, requests: int, concurrency: int, hash_concurre
         granted.raise_for_status()
         token = granted.json()["access_token"]
         for step, batch in scenarios(logins, requests, token, client):
+            _reset_peak_rss(server.pid)
             seconds, latencies, statuses = asyncio.run(_measure(base, batch, concurrency))
-            rows.append(_row(step, seconds, latencies, statuses, concurrency))
+            rows.append(
+                _row(step, seconds, latencies, statuses, concurrency) | {"peak_rss_mb": _peak_rss_mb(server.pid)}
+            )
     finally:
         stop_server(server)
     return {
@@ -266,17 +288,18 @@ def markdown(result: dict[str, Any]) -> str:
     """The rows as a markdown table."""
     lines = [
         "| step | requests | concurrency | seconds | requests/s | p50 (ms) | p99 (ms) | p50 / one verification |"
-        " statuses |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        " server peak RSS (MiB) | statuses |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         f"| argon2id verify (reference, in-process, 1 thread) | 5 | 1 | | {1000 / result['verify_ms']:.1f} |"
-        f" {result['verify_ms']:.0f} | | 1.00 | |",
+        f" {result['verify_ms']:.0f} | | 1.00 | | |",
     ]
     for r in result["rows"]:
         statuses = ", ".join(f"{code}: {count}" for code, count in r["statuses"].items())
+        rss = "—" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}"
         lines.append(
             f"| {r['step']} | {r['requests']:,} | {r['concurrency']} | {r['seconds']:.2f} |"
             f" {r['requests_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |"
-            f" {r['p50_ms'] / result['verify_ms']:.2f} | {statuses} |"
+            f" {r['p50_ms'] / result['verify_ms']:.2f} | {rss} | {statuses} |"
         )
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ def test_api_benchmark_runs_every_step_and_prints_the_rows(tmp_path: Path) -> No
     assert [row["step"] for row in result["rows"]] == STEPS
     assert [row["statuses"] for row in result["rows"]] == [{"200": 4}, {"200": 4}, {"401": 4}, {"401": 4}]
     assert all(row["p99_ms"] >= row["p50_ms"] > 0 and row["requests_per_s"] > 0 for row in result["rows"])
+    assert all(row["peak_rss_mb"] > 0 for row in result["rows"])  # the server's, per step (Linux /proc)
     assert "Hasło-Do-Portalu-2026" not in (tmp_path / "api-serve.log").read_text(encoding="utf-8")
 
 
