@@ -100,4 +100,4 @@ def test_wheel_declares_the_console_script(wheel: Path, wheel_names: set[str]) -
     (name,) = [n for n in wheel_names if n.endswith(".dist-info/entry_points.txt")]
     with zipfile.ZipFile(wheel) as archive:
         entry_points = archive.read(name).decode()
-    assert "integrator = integrator.cli:main" in entry_points
+    assert "integrator = integrator.cli:run" in entry_points

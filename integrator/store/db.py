@@ -6,6 +6,7 @@ import contextlib
 import functools
 import re
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +21,11 @@ from integrator.errors import StoreError
 if TYPE_CHECKING:  # Alembic (a third of a second to import) is loaded only when the schema is not current
     from alembic.config import Config as AlembicConfig
 
-__all__ = ["migrate", "open_store", "redact_url"]
+__all__ = ["close_stores", "migrate", "open_store", "redact_url"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_OPENED: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Every engine `open_store` made and that is still referenced, for `close_stores`."""
 
 
 def redact_url(url: str) -> str:
@@ -118,6 +121,14 @@ def migrate(engine: Engine) -> None:
         command.upgrade(_alembic_config(connection), "head")
 
 
+def close_stores() -> None:
+    """Close the pooled connections of every store this process opened, as a normal exit would: a command that
+    ends with `os._exit` calls it first, so SQLite checkpoints its WAL into the database file (a copy of that file
+    alone then holds every commit) and the servers see their sessions end cleanly."""
+    for engine in list(_OPENED):
+        engine.dispose()
+
+
 def open_store(url: str, *, upgrade: bool = True) -> Engine:
     """An engine for `url` with its schema migrated; a clear `StoreError` when the store is unreachable."""
     try:
@@ -152,4 +163,5 @@ def open_store(url: str, *, upgrade: bool = True) -> Engine:
     except sa.exc.OperationalError as exc:
         engine.dispose()
         raise StoreError(f"cannot reach store {redact_url(url)}: {exc.orig}") from None
+    _OPENED.add(engine)
     return engine
