@@ -24,12 +24,12 @@ ANSI = "\x1b["
 
 
 def site(tmp_path: Path) -> Path:
-    """A CSV export of three tagged customers (one with a 120-character name, one with no e-mail) and a config
-    with the defaults: an SQLite store and file mail beside it."""
+    """A CSV export of three tagged customers (one with a 120-character name, one with brackets in its name, one
+    with no e-mail) and a config with the defaults: an SQLite store and file mail beside it."""
     rows = [
         "erp_id;name;email;tags",
         f"1;{LONG_NAME};dlugi@example.pl;b2b",
-        "2;Firma 2;k2@example.pl;b2b",
+        "2;Hurtownia [b2b] Nowak;k2@example.pl;b2b",
         "3;Firma bez adresu;;b2b",
     ]
     (tmp_path / "erp.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -86,14 +86,23 @@ def test_piped_sync_and_accounts_list_break_no_value_across_lines(tmp_path: Path
     [row] = [line for line in listed.stdout.splitlines() if LONG_NAME in line]
     assert "dlugi@example.pl" in row and "pending_activation" in row and " UTC" in row  # the whole row, one line
     assert max(map(len, listed.stdout.splitlines())) > 150  # wider than any terminal's default
+    assert "Hurtownia [b2b] Nowak" in listed.stdout  # a name is text, never read as markup
+    frame = {len(line) for line in listed.stdout.splitlines()[1:]}
+    assert len(frame) == 1  # every row and rule the same width: aligned
 
 
 def test_a_sync_on_a_terminal_shows_its_progress_and_piped_none(tmp_path: Path) -> None:
+    """On a terminal: a progress line with the rate while the sync works, then tables that fit the terminal."""
     config = site(tmp_path)
     code, drawn = on_terminal([INTEGRATOR, "sync", "--config", str(config)], tmp_path)
     assert code == 0, (drawn[-2000:], (tmp_path / "stderr.txt").read_text()[-2000:])
     assert "records/s" in drawn and ANSI in drawn  # the progress line, drawn and then cleared
     assert "Run 1: ok" in drawn  # then the summary
+
+    # On a 100-column terminal the long name folds; short values (logins, statuses) stay whole.
+    code, table = on_terminal([INTEGRATOR, "accounts", "list", "--config", str(config)], tmp_path)
+    assert code == 0 and "dlugi@example.pl" in table and "pending_activation" in table, table[-3000:]
+    assert LONG_NAME not in table and LONG_NAME[:10] in table
 
     again = piped("sync", "--config", str(config))
     assert again.returncode == 0, again.stderr[-2000:]

@@ -62,6 +62,7 @@ def imported(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
         (["--help"], 0),
         (["--version"], 0),
         (["sync", "--help"], 0),
+        (["mail", "--help"], 0),
         (["accounts", "--help"], 0),
         (["history", "--help"], 0),
         (["nonsense"], 2),  # an unknown command

@@ -1,18 +1,20 @@
 """Printing for humans (tables, lines) and machines (JSON), shared by the command modules.
 
 On a terminal a table fits the terminal's width (rich folds long cells). Off a terminal (a pipe, a file, a log
-collector) nothing is wrapped: the table is as wide as its longest values, so no number or name is ever broken
-across lines. rich is imported only when a table is printed, so `--help` never loads it.
+collector) nothing is wrapped: each row is one line, as wide as its values, so no number or name is ever broken
+across lines, in the same frame rich draws. rich is imported only when a table is printed, so `--help` never
+loads it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -20,10 +22,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = ["console", "human_time", "make_console", "print_json", "print_table", "say", "to_jsonable"]
-
-_UNWRAPPED = 1_000_000
-"""The width given to rich off a terminal: wider than any table, so nothing folds (a table is only as wide as
-its cells; nothing is padded to this)."""
 
 
 def to_jsonable(value: Any) -> Any:
@@ -68,27 +66,85 @@ def print_json(data: Any) -> None:
 
 
 def make_console() -> Console:
-    """A rich console on the current stdout: the terminal's width on a terminal, unwrapped anywhere else."""
+    """A rich console on the current stdout, for a terminal (its width, its colours)."""
     from rich.console import Console
 
-    stream = sys.stdout
-    if stream.isatty():
-        return Console(file=stream, soft_wrap=True)
-    return Console(file=stream, soft_wrap=True, width=_UNWRAPPED, no_color=True, highlight=False)
+    return Console(file=sys.stdout, soft_wrap=True)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A table on stdout (folded to a terminal's width, never wrapped off one); timestamps labelled UTC."""
+    """A table on stdout: drawn by rich and folded to the width on a terminal; written line by line, never
+    wrapped, off one (`_write_unwrapped`). Timestamps labelled UTC; a cell is text, never rich markup."""
+    if not sys.stdout.isatty():
+        _write_unwrapped(sys.stdout, title, columns, rows)
+        return
     from rich.table import Table
+    from rich.text import Text
 
     console = make_console()
-    fold = console.is_terminal
+    cells = [[_cell(v) for v in row] for row in rows]
+    keep = _unfolded(columns, cells, console.width)
     table = Table(title=title, show_lines=False, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold" if fold else "ignore", no_wrap=not fold)
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table, crop=False)
+    for index, column in enumerate(columns):
+        table.add_column(column, overflow="fold", no_wrap=index in keep)
+    for row in cells:
+        table.add_row(*(Text(text) for text in row))
+    console.print(table)
+
+
+_SHORT = 40
+"""A column whose values are all at most this long (ids, logins, statuses, counts, timestamps) is not folded on a
+terminal while the long ones (names, reasons, errors) can give way instead."""
+
+
+def _unfolded(columns: Sequence[str], rows: list[list[str]], width: int) -> set[int]:
+    """The columns to keep on one line on a terminal `width` wide: the short ones, narrowest first, while they
+    leave every other column at least a few characters to fold into."""
+    widest = [max([len(name), *(len(row[i]) for row in rows if i < len(row))]) for i, name in enumerate(columns)]
+    room = width - 1 - 8 * len(columns)  # the frame, and a minimum for every column
+    keep: set[int] = set()
+    for index in sorted((i for i, w in enumerate(widest) if w <= _SHORT), key=widest.__getitem__):
+        if widest[index] - 5 > room:
+            break
+        keep.add(index)
+        room -= max(0, widest[index] - 5)
+    return keep
+
+
+_WIDTH_SAMPLE = 10_000
+"""Rows read ahead to size the columns off a terminal; a longer value further down widens only its own line."""
+
+
+def _write_unwrapped(out: TextIO, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """The table as rich draws it (same frame), but each row on one line however long, and streamed: a million
+    rows cost seconds, not the minutes rich takes, and only the first `_WIDTH_SAMPLE` are held at once."""
+    from rich.cells import cell_len  # the width a terminal or pager gives a value (wide and combining characters)
+
+    rows = iter(rows)
+    ahead = [[_one_line(_cell(v)) for v in row] for row in itertools.islice(rows, _WIDTH_SAMPLE)]
+    widths = [cell_len(c) for c in columns]
+    for cells in ahead:
+        for index, text in enumerate(cells):
+            widths[index] = max(widths[index], cell_len(text))
+
+    def line(cells: Sequence[str], bar: str) -> str:
+        padded = (f" {text}{' ' * (width - cell_len(text))} " for text, width in zip(cells, widths, strict=False))
+        return bar + bar.join(padded) + bar + "\n"
+
+    def rule(left: str, fill: str, cross: str, right: str) -> str:
+        return left + cross.join(fill * (width + 2) for width in widths) + right + "\n"
+
+    if title:
+        out.write(title + "\n")
+    out.write(rule("┏", "━", "┳", "┓") + line(columns, "┃") + rule("┡", "━", "╇", "┩"))
+    out.writelines(line(cells, "│") for cells in ahead)
+    out.writelines(line([_one_line(_cell(v)) for v in row], "│") for row in rows)
+    out.write(rule("└", "─", "┴", "┘"))
+
+
+def _one_line(text: str) -> str:
+    """A value with line breaks (an error message) kept on its row's line."""
+    return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
 
 
 class _StdoutConsole:
