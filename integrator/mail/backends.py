@@ -105,7 +105,10 @@ class SmtpBackend:
         if self._conn is None:
             self._conn = self._open()
         try:
-            self._conn.send_message(outgoing.message, from_addr=outgoing.envelope_from, to_addrs=[outgoing.recipient])
+            if outgoing.built is not None:  # an address that is not ASCII: smtplib negotiates SMTPUTF8 from it
+                self._conn.send_message(outgoing.built, from_addr=outgoing.envelope_from, to_addrs=[outgoing.recipient])
+            else:
+                self._conn.sendmail(outgoing.envelope_from, [outgoing.recipient], outgoing.raw.replace(b"\n", b"\r\n"))
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
             text = f"{code} {' '.join(reply.decode('utf-8', 'replace').split())}"
@@ -161,7 +164,7 @@ class FileBackend:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             stem = f"{stamp}-{outgoing.mail_id:08d}-{outgoing.kind}"
             temporary = self.directory / f".{stem}.{os.getpid()}.tmp"
-            temporary.write_bytes(bytes(outgoing.message))
+            temporary.write_bytes(outgoing.raw)
             try:
                 self._link_unique(temporary, stem)
             finally:

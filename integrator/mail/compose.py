@@ -21,7 +21,7 @@ import jinja2
 
 from integrator.config import Config
 from integrator.mail import secrets
-from integrator.mail.message import Outgoing, build_message, parse_sender
+from integrator.mail.message import Outgoing, build_message, build_raw, parse_sender, raw_possible
 from integrator.mail.templates import normalize_locale, render
 
 __all__ = [
@@ -122,16 +122,19 @@ def compose(
     mode = config.accounts.activation
     context = template_context(config, mail=mail, account=account, locale=locale, secret=secret)
     rendered = render(env, mail["kind"], mode, locale, context)
-    message = build_message(
-        rendered,
-        sender=config.mail.sender,
-        recipient=mail["recipient"],
-        recipient_name=account.get("contact_name") or account.get("name"),
-        reply_to=config.mail.reply_to,
-        locale=locale,
-        mail_id=mail["id"],
-    )
     _, envelope_from = parse_sender(config.mail.sender)
-    return Outgoing(
-        mail_id=mail["id"], kind=mail["kind"], envelope_from=envelope_from, recipient=mail["recipient"], message=message
-    )
+    reply_address = parse_sender(config.mail.reply_to)[1] if config.mail.reply_to else ""
+    fields: dict[str, Any] = {
+        "sender": config.mail.sender,
+        "recipient": mail["recipient"],
+        "recipient_name": account.get("contact_name") or account.get("name"),
+        "reply_to": config.mail.reply_to,
+        "locale": locale,
+        "mail_id": mail["id"],
+    }
+    outgoing = {"mail_id": mail["id"], "kind": mail["kind"], "envelope_from": envelope_from}
+    outgoing["recipient"] = mail["recipient"]
+    if raw_possible(mail["recipient"], envelope_from, reply_address):
+        return Outgoing(**outgoing, raw=build_raw(rendered, **fields))
+    message = build_message(rendered, **fields)  # an address needs SMTPUTF8: smtplib reads it from the message
+    return Outgoing(**outgoing, raw=bytes(message), built=message)

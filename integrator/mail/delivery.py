@@ -60,7 +60,7 @@ from integrator.mail.outbox import CREDENTIAL_KINDS, count_pending
 from integrator.mail.templates import make_environment
 from integrator.store.disconnect import on_new_session
 from integrator.store.lock import SyncLock
-from integrator.store.schema import accounts, outbox
+from integrator.store.schema import Timestamp, accounts, mail_sends, outbox
 
 __all__ = ["DeliveryReport", "RetrySettings", "deliver_pending"]
 
@@ -128,6 +128,26 @@ class _Tally:
     failed_ids: list[int] = field(default_factory=list)
 
 
+# Built once: a go-live delivers hundreds of thousands of mails, and building these per mail was a good share of
+# its time (the compiled forms are cached by SQLAlchemy either way).
+_SELECT_MAIL = sa.select(outbox).where(outbox.c.id == sa.bindparam("b_id"), outbox.c.status == "pending")
+_SELECT_ACCOUNT = sa.select(accounts).where(accounts.c.id == sa.bindparam("b_account"))
+_SELECT_NEWER = sa.select(sa.func.min(outbox.c.id)).where(
+    outbox.c.account_id == sa.bindparam("b_account"),
+    outbox.c.kind == sa.bindparam("b_kind"),
+    outbox.c.status == "pending",
+    outbox.c.id > sa.bindparam("b_id"),
+)
+_MARK_SENT = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("b_id"), outbox.c.status == "pending")
+    .values(status="sent", sent_at=sa.bindparam("b_now", type_=Timestamp),
+            attempts=sa.bindparam("b_attempts", type_=sa.Integer), last_error=None, next_attempt_at=None)
+)  # fmt: skip
+_LEDGER_FLUSH = 200
+"""Without a cap, send slots are written to the ledger this many at a time (they only inform a cap set later)."""
+
+
 def _activated_since_login_change(mail: Any, account: Any) -> bool:
     """An activation queued for a login change (it carries `old_login`) whose account is active by now."""
     if mail.kind != "activation" or account is None or account.status != "active" or not mail.context:
@@ -151,6 +171,14 @@ class _Batch:
         self.tally = _Tally()
         self._slot_at: datetime | None = None
         """When the current mail's send slot was taken (to give it back if nothing reached the relay)."""
+        self._unledgered: list[dict[str, Any]] = []
+        """Slots of mails sent without a cap, not yet in the ledger."""
+
+    def flush_ledger(self, conn: sa.Connection) -> None:
+        """Write the slots of the mails sent without a cap (so a cap switched on later counts them)."""
+        if self._unledgered:
+            conn.execute(mail_sends.insert(), self._unledgered)
+            self._unledgered = []
 
     # -- selection -------------------------------------------------------------------------------------
     def due_ids(self, *, limit: int | None, ignore_backoff: bool) -> Iterator[int]:
@@ -186,12 +214,7 @@ class _Batch:
             return "account already activated"
         if mail.kind in CREDENTIAL_KINDS:
             newer = conn.execute(
-                sa.select(sa.func.min(outbox.c.id)).where(
-                    outbox.c.account_id == mail.account_id,
-                    outbox.c.kind == mail.kind,
-                    outbox.c.status == "pending",
-                    outbox.c.id > mail.id,
-                )
+                _SELECT_NEWER, {"b_account": mail.account_id, "b_kind": mail.kind, "b_id": mail.id}
             ).scalar()
             if newer is not None:
                 return f"superseded by mail #{newer}"
@@ -200,10 +223,10 @@ class _Batch:
     def _claim(self, conn: sa.Connection, mail_id: int) -> tuple[Any, Any, Any, str | None] | None:
         """(mail, account, secret, why cancelled) of a pending mail: either cancelled now, with the reason, or its
         secret (if its kind carries one) issued; None when the mail is no longer pending."""
-        mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id, outbox.c.status == "pending")).first()
+        mail = conn.execute(_SELECT_MAIL, {"b_id": mail_id}).first()
         if mail is None:
             return None
-        account = conn.execute(sa.select(accounts).where(accounts.c.id == mail.account_id)).first()
+        account = conn.execute(_SELECT_ACCOUNT, {"b_account": mail.account_id}).first()
         if _activated_since_login_change(mail, account):
             # Queued while the account was pending, for its new login; the customer activated (with the link
             # sent to the old address) before it went out: tell them the new login instead of cancelling.
@@ -225,6 +248,8 @@ class _Batch:
     def _claim_with_slot(self, conn: sa.Connection, mail_id: int) -> CapHold | tuple[Any, Any, Any, str | None] | None:
         """`_claim` after taking a send slot (first, so concurrent deliveries take turns at the gate); the hold
         when a cap has no slot free (nothing else done: the mail stays pending, untried)."""
+        if not self.caps.active:  # no slot to take first: the ledger gets the sent ones in bulk (`_record_sent`)
+            return self._claim(conn, mail_id)
         now = self.clock.now()
         granted, hold = claim_slots(conn, self.caps, [mail_id], now)
         if not granted:
@@ -298,18 +323,22 @@ class _Batch:
     def _record_sent(self, mail: Any, secret: secrets.IssuedSecret | None) -> None:
         now = utcnow()
 
+        if not self.caps.active:
+            self._unledgered.append({"mail_id": mail.id, "sent_at": self.clock.now()})
+        pending_slots = list(self._unledgered) if len(self._unledgered) >= _LEDGER_FLUSH else []
+
         def record(conn: sa.Connection) -> None:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.id == mail.id, outbox.c.status == "pending")
-                .values(status="sent", sent_at=now, attempts=mail.attempts + 1, last_error=None, next_attempt_at=None)
-            )
+            conn.execute(_MARK_SENT, {"b_id": mail.id, "b_now": now, "b_attempts": mail.attempts + 1})
             if secret is not None:
                 secrets.revoke_others(conn, mail.account_id, keep_id=secret.id, now=now)
+            if pending_slots:
+                conn.execute(mail_sends.insert(), pending_slots)
 
         # The server took the mail: a lost session must not leave it pending (it would go out again), so the record
         # is written on a new one. Only a second loss (or a crash) leaves the window the module docstring names.
         on_new_session(self.engine, "recording a sent mail", record)
+        if pending_slots:
+            self._unledgered = self._unledgered[len(pending_slots) :]
         self.tally.sent += 1
         log.info("mail_sent", mail_id=mail.id, kind=mail.kind, recipient=mail.recipient)
 
@@ -423,6 +452,10 @@ def deliver_pending(
     finally:
         try:
             batch.backend.close()
+            try:
+                on_new_session(engine, _STEP, batch.flush_ledger)
+            except Exception as exc:  # noqa: BLE001 - only a cap set later would miss these; never mask the error
+                log.warning("mail_ledger_not_written", error=f"{type(exc).__name__}: {exc}")
         finally:
             lock.release()
     t = batch.tally

@@ -160,13 +160,27 @@ def revoke(conn: sa.Connection, secret_id: int, *, now: datetime) -> None:
     )
 
 
+_REVOKE_OTHERS = (
+    account_secrets.update()
+    .where(
+        account_secrets.c.account_id == sa.bindparam("b_account"),
+        account_secrets.c.used_at.is_(None),
+        account_secrets.c.revoked_at.is_(None),
+        account_secrets.c.id != sa.bindparam("b_keep"),
+    )
+    .values(revoked_at=sa.bindparam("b_now", type_=account_secrets.c.revoked_at.type))
+)
+"""Built once: delivery runs it for every mail it records."""
+
+
 def revoke_others(conn: sa.Connection, account_id: str, *, keep_id: int | None, now: datetime) -> None:
     """Revoke every unused secret of the account except `keep_id`: only the newest one stays valid."""
+    if keep_id is not None:
+        conn.execute(_REVOKE_OTHERS, {"b_account": account_id, "b_keep": keep_id, "b_now": now})
+        return
     where: list[Any] = [
         account_secrets.c.account_id == account_id,
         account_secrets.c.used_at.is_(None),
         account_secrets.c.revoked_at.is_(None),
     ]
-    if keep_id is not None:
-        where.append(account_secrets.c.id != keep_id)
     conn.execute(account_secrets.update().where(*where).values(revoked_at=now))
