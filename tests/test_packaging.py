@@ -64,10 +64,13 @@ def wheel_names(wheel: Path) -> set[str]:
         "integrator/connectors/py.typed",
         "integrator/rules/__init__.py",
         "integrator/templates/__init__.py",
+        "integrator/data/common-passwords.txt.gz",
+        "integrator/data/common-passwords.LICENSE",
     ],
 )
 def test_wheel_contains_runtime_file(wheel_names: set[str], name: str) -> None:
-    """Migrations, the typing marker and the connector and rule packages are in the wheel."""
+    """Migrations, the typing marker, the connector and rule packages and the common-password list (with its
+    licence) are in the wheel."""
     assert name in wheel_names
 
 
