@@ -173,6 +173,7 @@ class _Batch:
         """When the current mail's send slot was taken (to give it back if nothing reached the relay)."""
         self._unledgered: list[dict[str, Any]] = []
         """Slots of mails sent without a cap, not yet in the ledger."""
+        self._retrying = self._make_retrying()
 
     def flush_ledger(self, conn: sa.Connection) -> None:
         """Write the slots of the mails sent without a cap (so a cap switched on later counts them)."""
@@ -307,18 +308,23 @@ class _Batch:
         return None
 
     def _send(self, outgoing: Any) -> None:
+        self._retrying(self.backend.send, outgoing)
+
+    def _make_retrying(self) -> tenacity.Retrying:
+        """The in-batch retry of a send, built once per batch (tenacity copies it per call)."""
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
-            log.info("mail_send_retry", mail_id=outgoing.mail_id, attempt=state.attempt_number, error=str(error))
+            mail_id = state.args[0].mail_id if state.args else None
+            log.info("mail_send_retry", mail_id=mail_id, attempt=state.attempt_number, error=str(error))
 
-        retrying = tenacity.Retrying(
+        return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts),
             wait=tenacity.wait_exponential(multiplier=self.retry.wait_initial, max=self.retry.wait_max),
             retry=tenacity.retry_if_exception_type(TransientDeliveryError),
             before_sleep=before_sleep,
             reraise=True,
         )
-        retrying(self.backend.send, outgoing)
 
     def _record_sent(self, mail: Any, secret: secrets.IssuedSecret | None) -> None:
         now = utcnow()

@@ -50,6 +50,7 @@ class Outgoing:
         return parsed
 
 
+@functools.lru_cache(maxsize=64)
 def parse_sender(sender: str) -> tuple[str, str]:
     """`(display name, address)` of a configured `"Name <addr@host>"` or bare address."""
     pairs = getaddresses([sender])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets as _random
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,14 +104,23 @@ def token_matches(stored_hash: str, random_part: str) -> bool:
 
 
 def hash_password(password: str) -> str:
-    """argon2id hash of a password (temporary or chosen)."""
-    return _hasher.hash(password)
+    """argon2id hash of a password (temporary or chosen), in Unicode NFC (NIST SP 800-63B 5.1.1.2): "ó" typed as
+    one character or as "o" and a combining accent, as keyboards and systems differ, is one password."""
+    return _hasher.hash(unicodedata.normalize("NFC", password))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
-    """True when `password` matches the argon2 hash; False for a mismatch or a missing/unreadable hash."""
+    """True when `password` matches the argon2 hash; False for a mismatch or a missing/unreadable hash.
+
+    The NFC form is tried first; a password that NFC changes is then tried as typed too, for a hash made before
+    passwords were normalised (the only case that costs a second verification, whatever the account)."""
     if not stored_hash:
         return False
+    normal = unicodedata.normalize("NFC", password)
+    return _verifies(stored_hash, normal) or (normal != password and _verifies(stored_hash, password))
+
+
+def _verifies(stored_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(stored_hash, password)
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
@@ -130,6 +140,10 @@ def needs_rehash(stored_hash: str) -> bool:
         return True
 
 
+_INSERT_SECRET = account_secrets.insert()
+"""Built once: delivery mints one secret per mail."""
+
+
 def issue(conn: sa.Connection, account_id: str, kind: str, *, now: datetime, expires_at: datetime) -> IssuedSecret:
     """Mint a secret of `kind` and store its hash; the caller commits before the plaintext leaves the process."""
     if kind == TEMPORARY_PASSWORD:
@@ -141,9 +155,8 @@ def issue(conn: sa.Connection, account_id: str, kind: str, *, now: datetime, exp
     else:
         raise ValueError(f"unknown secret kind {kind!r}")
     result = conn.execute(
-        account_secrets.insert().values(
-            account_id=account_id, kind=kind, secret_hash=stored, created_at=now, expires_at=expires_at
-        )
+        _INSERT_SECRET,
+        {"account_id": account_id, "kind": kind, "secret_hash": stored, "created_at": now, "expires_at": expires_at},
     )
     secret_id = int(result.inserted_primary_key[0])
     if kind in LINK_KINDS:
