@@ -4,6 +4,7 @@ rules, and refusals that name the rule but never the password."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,21 @@ def test_min_password_length_out_of_bounds_is_a_config_error_naming_the_key(tmp_
         load_config(path)
     message = str(caught.value)
     assert "config.toml" in message and "accounts.min_password_length" in message
+
+
+def test_a_password_is_one_password_in_either_unicode_form() -> None:
+    """Hashed in NFC: the composed and the decomposed spelling of the same password both verify, a different
+    password does not, and a hash made of the decomposed form as typed (before normalising) still verifies."""
+    import argon2
+
+    from integrator.mail.secrets import hash_password, verify_password
+
+    composed = unicodedata.normalize("NFC", "Zażółć gęślą jaźń 7")
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert composed != decomposed
+    stored = hash_password(decomposed)
+    assert verify_password(stored, composed) and verify_password(stored, decomposed)
+    assert not verify_password(stored, composed.replace("7", "8"))
+    assert argon2.PasswordHasher().verify(stored, composed)  # what is stored is the NFC form's hash
+    older = argon2.PasswordHasher().hash(decomposed)
+    assert verify_password(older, decomposed) and not verify_password(older, composed.replace("7", "8"))
