@@ -8,11 +8,15 @@ import email.policy
 from datetime import datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
+from support.mailstore import mail_config, queue, seed_account
 
+from integrator.mail.delivery import deliver_pending
 from integrator.mail.message import build_message, build_raw
 from integrator.mail.templates import Rendered
+from integrator.store.db import open_store
 
 RENDERED = [
     Rendered("Aktywacja konta – zażółć gęślą jaźń", "Dzień dobry, Łukasz!\nŻółta łódź płynie.\n", "<p>Łódź</p>"),
@@ -75,3 +79,26 @@ def test_raw_message_reads_like_the_email_packages(rendered: Rendered, name: str
     assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
     assert plain.get_content() == want_plain.get_content() and html.get_content() == want_html.get_content()
     assert got.defects == plain.defects == html.defects == []
+
+
+def test_delivery_writes_ascii_addresses_fast_and_others_through_the_email_package(tmp_path: Path) -> None:
+    """Delivered to the file backend, a mail to an ASCII address and one to a Unicode domain (which needs
+    SMTPUTF8, so the email package builds it) both arrive whole, each with its own To and the activation link."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    config = mail_config(tmp_path, url, backend="file", file={"directory": str(tmp_path / "mail")})
+    for login in ("jan@example.pl", "zaneta@żółw.example.pl"):
+        queue(engine, seed_account(engine, login, name="Sklep „Żółć” Jan Łęcki"))
+    assert deliver_pending(engine, config).sent == 2
+    engine.dispose()
+    received = {}
+    for eml in (tmp_path / "mail").glob("*.eml"):
+        # The internationalised one has UTF-8 headers (RFC 6532), which Python reads from text, not bytes.
+        message = email.message_from_string(eml.read_bytes().decode("utf-8"), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        [to] = message["To"].addresses
+        assert to.display_name == "Sklep „Żółć” Jan Łęcki"
+        text = message.get_body(preferencelist=("plain",))
+        assert text is not None and "https://b2b.hurtownia.example.pl/activate?token=" in text.get_content()
+        received[to.addr_spec] = message
+    assert set(received) == {"jan@example.pl", "zaneta@żółw.example.pl"}

@@ -137,4 +137,5 @@ def compose(
     if raw_possible(mail["recipient"], envelope_from, reply_address):
         return Outgoing(**outgoing, raw=build_raw(rendered, **fields))
     message = build_message(rendered, **fields)  # an address needs SMTPUTF8: smtplib reads it from the message
-    return Outgoing(**outgoing, raw=bytes(message), built=message)
+    # Its bytes are an internationalised message (RFC 6532, UTF-8 headers), as smtplib sends it under SMTPUTF8.
+    return Outgoing(**outgoing, raw=message.as_bytes(policy=message.policy.clone(utf8=True)), built=message)
