@@ -128,3 +128,15 @@ def test_the_progress_line_shows_the_rate_and_the_time_left(tmp_path: Path) -> N
 
     quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert quiet.returncode == 0 and quiet.stdout == "done\n" and quiet.stderr == ""
+
+
+def test_a_sync_says_when_a_sending_cap_holds_its_mail_back(tmp_path: Path) -> None:
+    """With `[mail] max_per_day = 1`, the sync's own delivery sends one of its two activations; its mail line says
+    the other waits for the cap, and until when."""
+    config = site(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8") + "\n[mail]\nmax_per_day = 1\n", encoding="utf-8")
+    done = piped("sync", "--config", str(config))
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("mail: ")]
+    assert line.startswith("mail: 1 sent, 0 failed, 1 left pending, held by the cap [mail] max_per_day until ")
+    assert line.endswith(" UTC")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from integrator.cli.app import config_path_option, exit_for, main, open_config
-from integrator.cli.output import print_json, print_table, say
+from integrator.cli.output import human_time, print_json, print_table, say
 from integrator.cli.progress import meter
 from integrator.errors import GuardRefusal, IntegratorError, LockBusy
 
@@ -53,6 +54,9 @@ def _mail_line(report: dict[str, object]) -> str:
     line = f"mail: {sent} sent, {failed} failed, {pending} left pending"
     if report.get("backend_error"):
         line += f" (mail server: {report['backend_error']})"
+    held_by, held_until = report.get("held_by"), report.get("held_until")
+    if held_by and isinstance(held_until, datetime):
+        line += f", held by the cap [mail] {held_by} until {human_time(held_until)}"
     return line
 
 
