@@ -67,6 +67,17 @@ def _address(display_name: str | None, addr_spec: str) -> Address:
     return Address(display_name=_clean(display_name), addr_spec=addr_spec)
 
 
+def _date(now: datetime | None) -> str:
+    return format_datetime((now or datetime.now(UTC)).replace(tzinfo=UTC))
+
+
+def _message_id(sender_address: str, mail_id: int | None) -> str:
+    """Short enough never to be folded: `<outbox-<id>.<random>@<sender domain>>`."""
+    domain = sender_address.rpartition("@")[2] or "localhost"
+    local = f"outbox-{mail_id}.{token_hex(8)}" if mail_id is not None else token_hex(12)
+    return f"<{local}@{domain}>"
+
+
 def build_message(
     rendered: Rendered,
     *,
@@ -80,7 +91,6 @@ def build_message(
 ) -> EmailMessage:
     """The complete message: From/Reply-To/To/Subject/Date/Message-ID, text/plain with a text/html alternative."""
     sender_name, sender_address = parse_sender(sender)
-    domain = sender_address.rpartition("@")[2] or "localhost"
     message = EmailMessage()
     message["From"] = _address(sender_name, sender_address)
     if reply_to:
@@ -88,10 +98,8 @@ def build_message(
         message["Reply-To"] = _address(reply_name, reply_address)
     message["To"] = _address(recipient_name, recipient)
     message["Subject"] = rendered.subject
-    message["Date"] = format_datetime((now or datetime.now(UTC)).replace(tzinfo=UTC))
-    # Short enough never to be folded: `<outbox-<id>.<random>@<sender domain>>`.
-    local = f"outbox-{mail_id}.{token_hex(8)}" if mail_id is not None else token_hex(12)
-    message["Message-ID"] = f"<{local}@{domain}>"
+    message["Date"] = _date(now)
+    message["Message-ID"] = _message_id(sender_address, mail_id)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to a robot
     message.set_content(rendered.text, subtype="plain", charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
@@ -232,8 +240,6 @@ def build_raw(
     now: datetime | None = None,
 ) -> bytes:
     """The same message as `build_message`, written as bytes (LF line ends); ASCII addresses only."""
-    domain = parse_sender(sender)[1].rpartition("@")[2] or "localhost"
-    local = f"outbox-{mail_id}.{token_hex(8)}" if mail_id is not None else token_hex(12)
     parts = [_body("plain", rendered.text), _body("html", rendered.html)]
     boundary = f"===============_{token_hex(12)}=="
     while any(boundary.encode("ascii") in body for _, body in parts):  # never in practice; cheap to make sure
@@ -242,8 +248,8 @@ def build_raw(
         _fixed_headers(sender, reply_to),
         _address_header("To", recipient_name, recipient),
         _unstructured("Subject", rendered.subject),
-        f"Date: {format_datetime((now or datetime.now(UTC)).replace(tzinfo=UTC))}",
-        f"Message-ID: <{local}@{domain}>",
+        f"Date: {_date(now)}",
+        f"Message-ID: {_message_id(parse_sender(sender)[1], mail_id)}",
         "Auto-Submitted: auto-generated",
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative;\n boundary="{boundary}"',
