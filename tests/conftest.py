@@ -11,8 +11,12 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from support.nexo_replica import NexoReplica
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
@@ -110,3 +114,15 @@ def sqlite_odbc() -> str:
     """Name of the SQLite 3 ODBC driver, after checking it is installed."""
     require_odbc_driver("SQLite3")
     return "SQLite3"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def nexo(request: pytest.FixtureRequest, tmp_path: Path) -> NexoReplica:
+    """A replica of Subiekt nexo's tables (`support.nexo_replica`), on SQLite and on PostgreSQL."""
+    from support.nexo_replica import NexoReplica
+
+    if request.param == "sqlite":
+        require_odbc_driver("SQLite3")
+        return NexoReplica("sqlite", tmp_path / "nexo.db")
+    require_odbc_driver("PostgreSQL Unicode")
+    return NexoReplica("postgres", request.getfixturevalue("pg_database"))

@@ -21,13 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 from support.erp_replicas import GtReplica, OptimaReplica, XlReplica
+from support.preset_sync import live, sync, write_preset_config
 
 from integrator.cli import main
-from integrator.store.db import open_store
-from integrator.store.schema import accounts
 from tests.conftest import PG_HOST, PG_PORT, require_odbc_driver, require_service
 
 TAG = "Klient B2B"
@@ -92,42 +90,9 @@ def replica_place(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, 
 
 
 def write_config(tmp_path: Path, erp: Any, options: str) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""[source]
-kind = "odbc"
-connection_string = {json.dumps(erp.connection_string)}
-preset = "{erp.preset}"
-preset_options = {options}
-attributes = {json.dumps(sorted(ATTRIBUTES[erp.preset]))}
-[rules]
-tag = "{TAG}"
-[store]
-url = "sqlite:///{tmp_path / "store.db"}"
-[mail]
-backend = "file"
-deliver_after_sync = false
-[mail.file]
-directory = "mail"
-""",
-        encoding="utf-8",
+    return write_preset_config(
+        tmp_path, erp.connection_string, erp.preset, options, sorted(ATTRIBUTES[erp.preset]), tag=TAG
     )
-    return config
-
-
-def sync(config: Path) -> dict[str, Any]:
-    done = CliRunner().invoke(main, ["sync", "--json", "--config", str(config)])
-    assert done.exit_code == 0, done.output
-    return json.loads(done.stdout)
-
-
-def live(config: Path) -> dict[tuple[str, str | None], dict[str, Any]]:
-    engine = open_store(f"sqlite:///{config.parent / 'store.db'}")
-    with engine.connect() as connection:
-        rows = connection.execute(sa.select(accounts).where(accounts.c.status != "removed")).mappings()
-        found = {(row["erp_id"], row["contact_id"]): dict(row) for row in rows}
-    engine.dispose()
-    return found
 
 
 def attributes_of(account: dict[str, Any]) -> dict[str, Any]:

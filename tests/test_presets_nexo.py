@@ -14,56 +14,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
-from click.testing import CliRunner
 from support.nexo_replica import NexoReplica
-
-from integrator.cli import main
-from integrator.store.db import open_store
-from integrator.store.schema import accounts
-from tests.conftest import require_odbc_driver
+from support.preset_sync import live, sync, write_preset_config
 
 INTEGRATOR = str(Path(sys.executable).with_name("integrator"))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def nexo(request: pytest.FixtureRequest, tmp_path: Path) -> NexoReplica:
-    if request.param == "sqlite":
-        require_odbc_driver("SQLite3")
-        return NexoReplica("sqlite", tmp_path / "nexo.db")
-    require_odbc_driver("PostgreSQL Unicode")
-    return NexoReplica("postgres", request.getfixturevalue("pg_database"))
-
-
 def write_config(tmp_path: Path, nexo: NexoReplica, options: str) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""[source]
-kind = "odbc"
-connection_string = {json.dumps(nexo.connection_string)}
-preset = "subiekt_nexo"
-preset_options = {options}
-attributes = ["credit_limit", "payment_terms"]
-[store]
-url = "sqlite:///{tmp_path / "store.db"}"
-[mail]
-backend = "file"
-deliver_after_sync = false
-[mail.file]
-directory = "mail"
-""",
-        encoding="utf-8",
+    return write_preset_config(
+        tmp_path, nexo.connection_string, "subiekt_nexo", options, ["credit_limit", "payment_terms"]
     )
-    return config
-
-
-def sync(config: Path) -> dict[str, Any]:
-    """`integrator sync --json` through click's runner: the command as ops run it, in this process (a process
-    start costs seconds on a busy CI machine; the installed command is run by the first test)."""
-    done = CliRunner().invoke(main, ["sync", "--json", "--config", str(config)])
-    assert done.exit_code == 0, done.output
-    return json.loads(done.stdout)
 
 
 def installed_sync(config: Path) -> dict[str, Any]:
@@ -72,15 +32,6 @@ def installed_sync(config: Path) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-def live(config: Path) -> dict[tuple[str, str | None], dict[str, Any]]:
-    engine = open_store(f"sqlite:///{config.parent / 'store.db'}")
-    with engine.connect() as connection:
-        rows = connection.execute(sa.select(accounts).where(accounts.c.status != "removed")).mappings()
-        found = {(row["erp_id"], row["contact_id"]): dict(row) for row in rows}
-    engine.dispose()
-    return found
 
 
 def test_contacts_follow_cechy_and_persons_through_integrator_sync(nexo: NexoReplica, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from support.erp_replicas import GtReplica
@@ -18,7 +17,6 @@ from integrator.connectors.preset_files import load_preset
 from integrator.connectors.preset_schema import columns_used, missing
 from integrator.store.db import open_store
 from integrator.store.schema import accounts, runs
-from tests.conftest import require_odbc_driver
 from tests.test_presets_nexo import write_config
 
 
@@ -48,15 +46,6 @@ def test_missing_compares_as_the_engine_does() -> None:
     assert missing({("CDN", "KntOsoby"): {"KnO_GSM"}}, [("erp_firma", "KntOsoby", "KnO_Email")], "mysql") == [
         "CDN.KntOsoby.KnO_GSM (column)"
     ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def nexo(request: pytest.FixtureRequest, tmp_path: Path) -> NexoReplica:
-    if request.param == "sqlite":
-        require_odbc_driver("SQLite3")
-        return NexoReplica("sqlite", tmp_path / "nexo.db")
-    require_odbc_driver("PostgreSQL Unicode")
-    return NexoReplica("postgres", request.getfixturevalue("pg_database"))
 
 
 def test_a_missing_column_is_named_by_check_and_stops_sync_with_exit_2(nexo: NexoReplica, tmp_path: Path) -> None:
