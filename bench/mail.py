@@ -9,7 +9,7 @@ as a first sync leaves them), then runs `integrator mail deliver --json` in a ch
 start to exit. The SMTP case delivers to an aiosmtpd sink on 127.0.0.1 in its own process (it accepts and
 discards). The reference is the raw write of N .eml files of the delivered mails' average size by a child Python
 process (each written to a temporary name and hard-linked into place, as the file backend does), so the ratio is
-the delivery's time over the bare cost of writing the same mail to disk. Figures: seconds, mails per second and
+the delivery's time over the bare cost of writing the same mail to disk. Figures: seconds, CPU seconds (the command's own, steadier than wall time on a machine with noisy disks), mails per second and
 that ratio; argon2 temporary passwords (`--mode password`) are slow by design and reported as their own rows.
 """
 
@@ -20,6 +20,7 @@ import cProfile
 import json
 import os
 import pstats
+import resource
 import shutil
 import subprocess
 import sys
@@ -120,11 +121,15 @@ def _config(folder: Path, backend: str, mode: str, port: int, connections: int) 
     return path
 
 
-def _timed(command: list[str], **kwargs: Any) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _timed(command: list[str], **kwargs: Any) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds, CPU seconds (user + system, the child's own) and the finished child."""
     os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-    return time.perf_counter() - start, done
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, done
 
 
 def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, Any]:
@@ -140,7 +145,7 @@ def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, An
         assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     config = _config(folder, backend, mode, port, connections)
     try:
-        seconds, done = _timed([INTEGRATOR, "mail", "deliver", "--json", "--config", str(config)])
+        seconds, cpu, done = _timed([INTEGRATOR, "mail", "deliver", "--json", "--config", str(config)])
     finally:
         if sink is not None:
             sink.communicate("")
@@ -149,12 +154,12 @@ def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, An
     report = json.loads(done.stdout)
     sizes = [p.stat().st_size for p in (folder / "mail").glob("*.eml")]
     size = int(sum(sizes) / len(sizes)) if sizes else 2500
-    raw_seconds, raw = _timed([sys.executable, "-c", _RAW_WRITE, str(folder / "raw"), str(count), str(size)])
+    raw_seconds, _, raw = _timed([sys.executable, "-c", _RAW_WRITE, str(folder / "raw"), str(count), str(size)])
     raw.check_returncode()
     shutil.rmtree(folder / "raw", ignore_errors=True)
     return {
         "backend": backend, "mode": mode, "mails": count, "sent": report["sent"], "connections": connections,
-        "seconds": round(seconds, 2), "mails_per_second": round(report["sent"] / seconds, 1),
+        "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "mails_per_second": round(report["sent"] / seconds, 1),
         "raw_write_seconds": round(raw_seconds, 2), "ratio": round(seconds / raw_seconds, 2), "eml_bytes": size,
     }  # fmt: skip
 
@@ -175,7 +180,7 @@ def _profile(backend: str, count: int) -> None:
     report = deliver_pending(engine, config)
     profiler.disable()
     print(report)
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
 
 
 def main() -> None:
@@ -192,9 +197,10 @@ def main() -> None:
         return
     backends = ["file", "smtp"] if args.backend == "both" else [args.backend]
     rows = [_case(b, args.mode, args.mails, args.connections) for b in backends]
-    print(f"{'backend':8} {'mode':9} {'mails':>7} {'seconds':>8} {'mails/s':>9} {'raw write s':>12} {'ratio':>6}")
+    print(f"{'backend':8} {'mode':9} {'mails':>7} {'seconds':>8} {'cpu s':>7} {'mails/s':>9} {'raw write s':>12} "
+          f"{'ratio':>6}")  # fmt: skip
     for r in rows:
-        print(f"{r['backend']:8} {r['mode']:9} {r['sent']:>7} {r['seconds']:>8} {r['mails_per_second']:>9} "
+        print(f"{r['backend']:8} {r['mode']:9} {r['sent']:>7} {r['seconds']:>8} {r['cpu_seconds']:>7} {r['mails_per_second']:>9} "
               f"{r['raw_write_seconds']:>12} {r['ratio']:>6}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")

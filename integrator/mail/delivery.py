@@ -58,7 +58,7 @@ from integrator.mail.compose import compose, secret_plan
 from integrator.mail.errors import BackendUnavailable, PermanentDeliveryError, TransientDeliveryError
 from integrator.mail.outbox import CREDENTIAL_KINDS, count_pending
 from integrator.mail.templates import make_environment
-from integrator.store.disconnect import on_new_session
+from integrator.store.disconnect import HeldSession
 from integrator.store.lock import SyncLock
 from integrator.store.schema import Timestamp, accounts, mail_sends, outbox
 
@@ -174,6 +174,8 @@ class _Batch:
         self._unledgered: list[dict[str, Any]] = []
         """Slots of mails sent without a cap, not yet in the ledger."""
         self._retrying = self._make_retrying()
+        self.session = HeldSession(engine)
+        """Every transaction of the delivery runs on this one connection (a go-live makes hundreds of thousands)."""
 
     def flush_ledger(self, conn: sa.Connection) -> None:
         """Write the slots of the mails sent without a cap (so a cap switched on later counts them)."""
@@ -194,7 +196,7 @@ class _Batch:
                     query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
                 page_size = _PAGE if limit is None else min(_PAGE, limit - served)
                 page = query.order_by(outbox.c.id).limit(page_size)
-                ids = on_new_session(self.engine, _STEP, lambda conn, page=page: list(conn.execute(page).scalars()))
+                ids = self.session.run(_STEP, lambda conn, page=page: list(conn.execute(page).scalars()))
                 if not ids:
                     break
                 for mail_id in ids:
@@ -269,7 +271,7 @@ class _Batch:
         store's connection is lost twice in a row (the mail stays pending)."""
         # Nothing has left the process yet: a connection lost under this transaction only means doing it again.
         self._slot_at = None
-        claimed = on_new_session(self.engine, _STEP, lambda conn: self._claim_with_slot(conn, mail_id))
+        claimed = self.session.run(_STEP, lambda conn: self._claim_with_slot(conn, mail_id))
         if isinstance(claimed, CapHold):
             return claimed
         if claimed is None:  # sent, retried or cancelled meanwhile
@@ -342,7 +344,7 @@ class _Batch:
 
         # The server took the mail: a lost session must not leave it pending (it would go out again), so the record
         # is written on a new one. Only a second loss (or a crash) leaves the window the module docstring names.
-        on_new_session(self.engine, "recording a sent mail", record)
+        self.session.run("recording a sent mail", record)
         if pending_slots:
             self._unledgered = self._unledgered[len(pending_slots) :]
         self.tally.sent += 1
@@ -368,7 +370,7 @@ class _Batch:
             if not slot_used and self._slot_at is not None:
                 release_slots(conn, [mail.id], self._slot_at)
 
-        on_new_session(self.engine, _STEP, record)
+        self.session.run(_STEP, record)
         if give_up:
             self.tally.failed += 1
             self.tally.failed_ids.append(mail.id)
@@ -393,7 +395,7 @@ class _Batch:
             if self._slot_at is not None:  # nothing reached the relay: the slot is free again
                 release_slots(conn, [mail.id], self._slot_at)
 
-        on_new_session(self.engine, _STEP, record)
+        self.session.run(_STEP, record)
         self.tally.retry_later += 1
 
 
@@ -442,7 +444,7 @@ def deliver_pending(
     backend_error: str | None = None
     hold: CapHold | None = None
     try:
-        on_new_session(engine, _STEP, lambda conn: prune(conn, clock.now()))
+        batch.session.run(_STEP, lambda conn: prune(conn, clock.now()))
         ids = batch.due_ids(limit=limit, ignore_backoff=ignore_backoff)
         for mail_id in ids:
             lock.renew()
@@ -459,10 +461,11 @@ def deliver_pending(
         try:
             batch.backend.close()
             try:
-                on_new_session(engine, _STEP, batch.flush_ledger)
+                batch.session.run(_STEP, batch.flush_ledger)
             except Exception as exc:  # noqa: BLE001 - only a cap set later would miss these; never mask the error
                 log.warning("mail_ledger_not_written", error=f"{type(exc).__name__}: {exc}")
         finally:
+            batch.session.close()
             lock.release()
     t = batch.tally
     report = DeliveryReport(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from integrator.errors import StoreConnectionLost
 from integrator.logs import get_logger
 
-__all__ = ["is_disconnect", "lost", "on_new_session", "reported_as"]
+__all__ = ["HeldSession", "is_disconnect", "lost", "on_new_session", "reported_as"]
 
 log = get_logger("store")
 
@@ -68,3 +68,40 @@ def on_new_session(engine: Engine, step: str, work: Callable[[sa.Connection], T]
         log.warning("store_connection_lost", step=step, error=_first_line(exc), retrying="on a new session")
     with reported_as(step), engine.begin() as conn:
         return work(conn)
+
+
+class HeldSession:
+    """One connection kept for a long run of short transactions (a delivery makes a few per mail), each begun and
+    committed on it, so none pays the pool's checkout, ping and reset. The guarantee is `on_new_session`'s: a
+    connection lost under a transaction (or while idle between two, found at the next one's first statement) is
+    replaced and the work done once more; a second loss in a row raises `StoreConnectionLost(step)`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: sa.Connection | None = None
+
+    def run(self, step: str, work: Callable[[sa.Connection], T]) -> T:
+        """`work(conn)` in one transaction on the held connection; `work` must be safe to run twice."""
+        try:
+            return self._once(work)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("store_connection_lost", step=step, error=_first_line(exc), retrying="on a new session")
+            self.close()
+        with reported_as(step):
+            return self._once(work)
+
+    def _once(self, work: Callable[[sa.Connection], T]) -> T:
+        if self._conn is None or self._conn.invalidated:
+            self.close()
+            self._conn = self.engine.connect()
+        with self._conn.begin():
+            return work(self._conn)
+
+    def close(self) -> None:
+        """Give the connection back to the pool (a lost one is discarded there)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                conn.close()
