@@ -9,8 +9,9 @@ as a first sync leaves them), then runs `integrator mail deliver --json` in a ch
 start to exit. The SMTP case delivers to an aiosmtpd sink on 127.0.0.1 in its own process (it accepts and
 discards). The reference is the raw write of N .eml files of the delivered mails' average size by a child Python
 process (each written to a temporary name and hard-linked into place, as the file backend does), so the ratio is
-the delivery's time over the bare cost of writing the same mail to disk. Figures: seconds, CPU seconds (the command's own, steadier than wall time on a machine with noisy disks), mails per second and
-that ratio; argon2 temporary passwords (`--mode password`) are slow by design and reported as their own rows.
+the delivery's time over the bare cost of writing the same mail to disk. Figures: seconds, CPU seconds (the
+command's own, steadier than wall time on a machine with noisy disks), mails per second and that ratio; argon2
+temporary passwords (`--mode password`) are slow by design and reported as their own rows.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, An
     shutil.rmtree(folder / "raw", ignore_errors=True)
     return {
         "backend": backend, "mode": mode, "mails": count, "sent": report["sent"], "connections": connections,
-        "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "mails_per_second": round(report["sent"] / seconds, 1),
+        "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+        "mails_per_second": round(report["sent"] / seconds, 1),
         "raw_write_seconds": round(raw_seconds, 2), "ratio": round(seconds / raw_seconds, 2), "eml_bytes": size,
     }  # fmt: skip
 
@@ -200,7 +202,8 @@ def main() -> None:
     print(f"{'backend':8} {'mode':9} {'mails':>7} {'seconds':>8} {'cpu s':>7} {'mails/s':>9} {'raw write s':>12} "
           f"{'ratio':>6}")  # fmt: skip
     for r in rows:
-        print(f"{r['backend']:8} {r['mode']:9} {r['sent']:>7} {r['seconds']:>8} {r['cpu_seconds']:>7} {r['mails_per_second']:>9} "
+        print(f"{r['backend']:8} {r['mode']:9} {r['sent']:>7} {r['seconds']:>8} {r['cpu_seconds']:>7} "
+              f"{r['mails_per_second']:>9} "
               f"{r['raw_write_seconds']:>12} {r['ratio']:>6}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
