@@ -36,7 +36,11 @@ lease lock named `mail`.
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,11 +152,98 @@ _LEDGER_FLUSH = 200
 """Without a cap, send slots are written to the ledger this many at a time (they only inform a cap set later)."""
 
 
+def _write_lock_now(conn: sa.Connection) -> None:
+    """On SQLite, take the write lock at the start of a claim (which reads, then writes): a transaction that read
+    first could not write once another connection (a second sending thread, the portal) wrote since, and would
+    fail at once instead of waiting out busy_timeout."""
+    if conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _activated_since_login_change(mail: Any, account: Any) -> bool:
     """An activation queued for a login change (it carries `old_login`) whose account is active by now."""
     if mail.kind != "activation" or account is None or account.status != "active" or not mail.context:
         return False
     return bool(json.loads(mail.context).get("old_login"))
+
+
+def _due_mail(session: HeldSession, *, limit: int | None, ignore_backoff: bool) -> Iterator[tuple[int, str]]:
+    """(id, account id) of the due pending mail in `_PRIORITY` order, oldest first within a class, read page by page
+    (the outbox may hold a million; each class is a walk of the (status, id) index, so no page sorts the whole
+    queue)."""
+    served, now = 0, utcnow()
+    for _, in_class in _PRIORITY:
+        last = 0
+        while limit is None or served < limit:
+            query = sa.select(outbox.c.id, outbox.c.account_id).where(
+                outbox.c.status == "pending", outbox.c.id > last, in_class
+            )
+            if not ignore_backoff:
+                query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+            page_size = _PAGE if limit is None else min(_PAGE, limit - served)
+            page = query.order_by(outbox.c.id).limit(page_size)
+            rows = session.run(_STEP, lambda conn, page=page: [tuple(row) for row in conn.execute(page)])
+            if not rows:
+                break
+            for row in rows:
+                yield row
+                served += 1
+            last = rows[-1][0]
+
+
+class _Lanes:
+    """The due mail dealt to several sending threads, one queue each, by account: all mail of one account goes
+    through one thread in queue order, so two of its credential mails are never in flight at once (recording one
+    revokes the account's other secrets, which must be the older ones)."""
+
+    def __init__(self, count: int, stop: threading.Event) -> None:
+        self.queues: list[queue.Queue[int | None]] = [queue.Queue(maxsize=_PAGE) for _ in range(count)]
+        self.stop = stop
+
+    def lane(self, index: int) -> Iterator[int]:
+        """The ids dealt to thread `index`, until the end of the due mail or until the delivery stops."""
+        lane = self.queues[index]
+        while True:
+            try:
+                item = lane.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return
+                continue
+            if item is None:
+                return
+            yield item
+
+    def deal(self, due: Iterator[tuple[int, str]]) -> None:
+        """Deal every due mail to its account's lane, then end each lane; stops early once the delivery stops."""
+        for mail_id, account_id in due:
+            if not self._put(self.queues[zlib.crc32(account_id.encode()) % len(self.queues)], mail_id):
+                return
+        for lane in self.queues:
+            self._put(lane, None)
+
+    def _put(self, lane: queue.Queue[int | None], item: int | None) -> bool:
+        while not self.stop.is_set():
+            try:
+                lane.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+class _SharedLock:
+    """The delivery's lease, renewed by whichever sending thread comes first (one renewal at a time)."""
+
+    def __init__(self, lock: SyncLock) -> None:
+        self._lock = lock
+        self._turn = threading.Lock()
+
+    def renew(self) -> None:
+        with self._turn:
+            self._lock.renew()
 
 
 class _Batch:
@@ -182,27 +273,6 @@ class _Batch:
         if self._unledgered:
             conn.execute(mail_sends.insert(), self._unledgered)
             self._unledgered = []
-
-    # -- selection -------------------------------------------------------------------------------------
-    def due_ids(self, *, limit: int | None, ignore_backoff: bool) -> Iterator[int]:
-        """Due pending mail ids in `_PRIORITY` order, oldest first within a class, read page by page (the outbox
-        may hold a million; each class is a walk of the (status, id) index, so no page sorts the whole queue)."""
-        served, now = 0, utcnow()
-        for _, in_class in _PRIORITY:
-            last = 0
-            while limit is None or served < limit:
-                query = sa.select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.id > last, in_class)
-                if not ignore_backoff:
-                    query = query.where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
-                page_size = _PAGE if limit is None else min(_PAGE, limit - served)
-                page = query.order_by(outbox.c.id).limit(page_size)
-                ids = self.session.run(_STEP, lambda conn, page=page: list(conn.execute(page).scalars()))
-                if not ids:
-                    break
-                for mail_id in ids:
-                    yield mail_id
-                    served += 1
-                last = ids[-1]
 
     # -- one mail ----------------------------------------------------------------------------------------
     def _cancel_reason(self, conn: sa.Connection, mail: Any, account: Any) -> str | None:
@@ -251,6 +321,7 @@ class _Batch:
     def _claim_with_slot(self, conn: sa.Connection, mail_id: int) -> CapHold | tuple[Any, Any, Any, str | None] | None:
         """`_claim` after taking a send slot (first, so concurrent deliveries take turns at the gate); the hold
         when a cap has no slot free (nothing else done: the mail stays pending, untried)."""
+        _write_lock_now(conn)
         if not self.caps.active:  # no slot to take first: the ledger gets the sent ones in bulk (`_record_sent`)
             return self._claim(conn, mail_id)
         now = self.clock.now()
@@ -399,7 +470,7 @@ class _Batch:
         self.tally.retry_later += 1
 
 
-def _deliver_paced(batch: _Batch, mail_id: int, lock: SyncLock, *, pace: bool) -> CapHold | None:
+def _deliver_paced(batch: _Batch, mail_id: int, lock: _SharedLock, *, pace: bool) -> CapHold | None:
     """Deliver one mail; with `pace`, wait out holds of the minute cap (the hold of the day cap is returned)."""
     while True:
         hold = batch.deliver(mail_id)
@@ -410,6 +481,66 @@ def _deliver_paced(batch: _Batch, mail_id: int, lock: SyncLock, *, pace: bool) -
         log.info("mail_paced", cap=hold.cap, seconds=round(wait, 3))
         batch.clock.sleep(max(wait, 0.001))
         lock.renew()
+
+
+@dataclass
+class _Stop:
+    """Why the delivery stopped early, set by the first sending thread that found a reason (the others then
+    finish the mail they are at and stop)."""
+
+    backend_error: str | None = None
+    hold: CapHold | None = None
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+def _send_all(batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, *, pace: bool) -> None:
+    """One sending loop (one backend session): take due ids until none is left or the delivery stops; any error
+    (the store's connection lost twice in a row, the lock lost) stops the others too."""
+    try:
+        _send_each(batch, ids, lock, stop, pace=pace)
+    except BaseException:
+        stop.event.set()
+        raise
+
+
+def _send_each(batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, *, pace: bool) -> None:
+    for mail_id in ids:
+        if stop.event.is_set():
+            return
+        lock.renew()
+        try:
+            hold = _deliver_paced(batch, mail_id, lock, pace=pace)
+        except BackendUnavailable as exc:
+            if not stop.event.is_set():
+                stop.backend_error = str(exc)
+                log.warning("mail_backend_unavailable", error=stop.backend_error)
+            stop.event.set()
+            return
+        if hold is not None:
+            if not stop.event.is_set():
+                stop.hold = hold
+                log.info("mail_held_by_cap", cap=hold.cap, until=hold.until.isoformat(), mail_id=mail_id)
+            stop.event.set()
+            return
+
+
+def _end_batch(batch: _Batch) -> None:
+    """Quit the backend session, write the ledger's last slots and give the store connection back."""
+    try:
+        batch.backend.close()
+        try:
+            batch.session.run(_STEP, batch.flush_ledger)
+        except Exception as exc:  # noqa: BLE001 - only a cap set later would miss these; never mask the error
+            log.warning("mail_ledger_not_written", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        batch.session.close()
+
+
+def _connections(config: Config, backend: MailBackend | None) -> int:
+    """How many backend sessions send at once: `[mail.smtp] connections` for SMTP, else one."""
+    if backend is not None or config.mail.backend != "smtp":
+        return 1
+    return config.mail.smtp.connections
 
 
 def deliver_pending(
@@ -430,6 +561,10 @@ def deliver_pending(
     `pace`, a hold of the minute cap is waited out instead (`mail deliver` does; the daemon and a sync do not, as
     the daemon's next turn comes within its interval anyway); the day cap always stops the run.
 
+    With `[mail.smtp] connections` above one, that many threads send at once, each on its own SMTP session and
+    store connection; each account's mail goes through one of them, in order, and each mail through the same steps
+    as alone. The window of the module docstring is then one mail per connection.
+
     Raises `LockBusy` when another delivery holds the store's mail lock.
     """
     lock = SyncLock(
@@ -440,42 +575,49 @@ def deliver_pending(
     except LockBusy:
         raise LockBusy("another mail delivery is running on this store; its mail goes out there") from None
     clock = clock or SystemClock()
-    batch = _Batch(engine, config, backend or make_backend(config.mail), retry or RetrySettings(), clock)
-    backend_error: str | None = None
-    hold: CapHold | None = None
+    retry = retry or RetrySettings()
+    count = _connections(config, backend)
+    batches = [_Batch(engine, config, backend or make_backend(config.mail), retry, clock) for _ in range(count)]
+    listing = batches[0].session if count == 1 else HeldSession(engine)
+    shared_lock, stop = _SharedLock(lock), _Stop()
     try:
-        batch.session.run(_STEP, lambda conn: prune(conn, clock.now()))
-        ids = batch.due_ids(limit=limit, ignore_backoff=ignore_backoff)
-        for mail_id in ids:
-            lock.renew()
-            try:
-                hold = _deliver_paced(batch, mail_id, lock, pace=pace)
-            except BackendUnavailable as exc:
-                backend_error = str(exc)
-                log.warning("mail_backend_unavailable", error=backend_error)
-                break
-            if hold is not None:
-                log.info("mail_held_by_cap", cap=hold.cap, until=hold.until.isoformat(), mail_id=mail_id)
-                break
+        listing.run(_STEP, lambda conn: prune(conn, clock.now()))
+        due = _due_mail(listing, limit=limit, ignore_backoff=ignore_backoff)
+        if count == 1:
+            _send_all(batches[0], (mail_id for mail_id, _ in due), shared_lock, stop, pace=pace)
+        else:
+            lanes = _Lanes(count, stop.event)
+            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="mail-send") as pool:
+                futures = [
+                    pool.submit(_send_all, b, lanes.lane(n), shared_lock, stop, pace=pace)
+                    for n, b in enumerate(batches)
+                ]
+                try:
+                    lanes.deal(due)
+                except BaseException:
+                    stop.event.set()
+                    raise
+                errors = [f.exception() for f in futures]
+            for error in errors:  # a thread's store connection lost twice, its lock lost: raised as when alone
+                if error is not None:
+                    raise error
     finally:
         try:
-            batch.backend.close()
-            try:
-                batch.session.run(_STEP, batch.flush_ledger)
-            except Exception as exc:  # noqa: BLE001 - only a cap set later would miss these; never mask the error
-                log.warning("mail_ledger_not_written", error=f"{type(exc).__name__}: {exc}")
+            for b in batches:
+                _end_batch(b)
+            listing.close()
         finally:
-            batch.session.close()
             lock.release()
-    t = batch.tally
+    tallies = [b.tally for b in batches]
+    hold = stop.hold
     report = DeliveryReport(
-        sent=t.sent,
-        failed=t.failed,
-        retry_later=t.retry_later,
-        cancelled=t.cancelled,
+        sent=sum(t.sent for t in tallies),
+        failed=sum(t.failed for t in tallies),
+        retry_later=sum(t.retry_later for t in tallies),
+        cancelled=sum(t.cancelled for t in tallies),
         pending_left=count_pending(engine),
-        failed_ids=tuple(t.failed_ids),
-        backend_error=backend_error,
+        failed_ids=tuple(i for t in tallies for i in t.failed_ids),
+        backend_error=stop.backend_error,
         held_by=hold.cap if hold else None,
         held_until=hold.until if hold else None,
     )
