@@ -37,11 +37,15 @@ INTEGRATOR = str(Path(sys.executable).with_name("integrator"))
 
 _SINK = textwrap.dedent(
     """
-    import sys, time
+    import asyncio, sys, time
     from aiosmtpd.controller import Controller
+
+    DELAY = float(sys.argv[2])
 
     class Sink:
         async def handle_DATA(self, server, session, envelope):
+            if DELAY:
+                await asyncio.sleep(DELAY)
             return "250 OK"
 
     controller = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
@@ -133,7 +137,7 @@ def _timed(command: list[str], **kwargs: Any) -> tuple[float, float, subprocess.
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, done
 
 
-def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, Any]:
+def _case(backend: str, mode: str, count: int, connections: int, delay: float) -> dict[str, Any]:
     folder = OUT / f"{backend}-{mode}-{count}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -141,7 +145,7 @@ def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, An
     port = _free_port()
     sink = None
     if backend == "smtp":
-        sink = subprocess.Popen([sys.executable, "-c", _SINK, str(port)], stdin=subprocess.PIPE,
+        sink = subprocess.Popen([sys.executable, "-c", _SINK, str(port), str(delay)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     config = _config(folder, backend, mode, port, connections)
@@ -160,6 +164,7 @@ def _case(backend: str, mode: str, count: int, connections: int) -> dict[str, An
     shutil.rmtree(folder / "raw", ignore_errors=True)
     return {
         "backend": backend, "mode": mode, "mails": count, "sent": report["sent"], "connections": connections,
+        "relay_delay": delay,
         "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
         "mails_per_second": round(report["sent"] / seconds, 1),
         "raw_write_seconds": round(raw_seconds, 2), "ratio": round(seconds / raw_seconds, 2), "eml_bytes": size,
@@ -191,6 +196,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["file", "smtp", "both"], default="both")
     parser.add_argument("--mode", choices=["link", "password"], default="link")
     parser.add_argument("--connections", type=int, default=1, help="[mail.smtp] connections for the SMTP case")
+    parser.add_argument("--relay-delay", type=float, default=0.0,
+                        help="seconds the SMTP sink takes to answer each message (a relay far away)")  # fmt: skip
     parser.add_argument("--profile", choices=["file"], help="profile one in-process delivery instead")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
@@ -198,11 +205,12 @@ def main() -> None:
         _profile(args.profile, args.mails)
         return
     backends = ["file", "smtp"] if args.backend == "both" else [args.backend]
-    rows = [_case(b, args.mode, args.mails, args.connections) for b in backends]
-    print(f"{'backend':8} {'mode':9} {'mails':>7} {'seconds':>8} {'cpu s':>7} {'mails/s':>9} {'raw write s':>12} "
-          f"{'ratio':>6}")  # fmt: skip
+    rows = [_case(b, args.mode, args.mails, args.connections, args.relay_delay) for b in backends]
+    print(f"{'backend':8} {'mode':9} {'conn':>4} {'delay s':>7} {'mails':>7} {'seconds':>8} {'cpu s':>7} "
+          f"{'mails/s':>9} {'raw write s':>12} {'ratio':>6}")  # fmt: skip
     for r in rows:
-        print(f"{r['backend']:8} {r['mode']:9} {r['sent']:>7} {r['seconds']:>8} {r['cpu_seconds']:>7} "
+        print(f"{r['backend']:8} {r['mode']:9} {r['connections']:>4} {r['relay_delay']:>7} {r['sent']:>7} "
+              f"{r['seconds']:>8} {r['cpu_seconds']:>7} "
               f"{r['mails_per_second']:>9} "
               f"{r['raw_write_seconds']:>12} {r['ratio']:>6}")  # fmt: skip
     if args.json:
