@@ -215,13 +215,14 @@ def run_sync(
     only: str | None = None,
     trigger: str = "cli",
     engine: Engine | None = None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
     catch_unexpected: bool = False,
 ) -> SyncResult:
     """Run one sync and return its summary; fatal source/store errors end as status "failed".
 
-    `progress(phase, count)`, when given, is told how far the read ("read", records so far) and the apply
-    ("apply", accounts written so far) have come, for a progress display.
+    `progress(phase, count, total)`, when given, is told how far the read ("read", records so far, total unknown)
+    and the apply ("apply", accounts written so far, the plan's creates, updates and removals) have come, for a
+    progress display.
 
     The store's connection lost before the apply began restarts the read and staging on a new session, at most
     `[store] reconnect_attempts` times; lost during the apply, it fails the run (the batch in flight rolled back,
@@ -325,7 +326,7 @@ def _run(  # type: ignore[no-untyped-def]
             reconciler.feed(record)
             if count % _RENEW_EVERY == 0:
                 if progress is not None:
-                    progress("read", plan.records)
+                    progress("read", plan.records, None)
                 checkpoint("sync.read")
                 if lock is not None:
                     lock.renew()
@@ -345,7 +346,8 @@ def _run(  # type: ignore[no-untyped-def]
             removal_notice=config.mail.send_removal_notice,
             batch_size=config.store.batch_size,
         )
-        applier.heartbeat = lambda: _heartbeat(applier, lock, progress)
+        writes = plan.creates + plan.updates + len(plan.removals)
+        applier.heartbeat = lambda: _heartbeat(applier, lock, progress, writes)
         # Each is a pass over the staging table: none at all when there is nothing of its kind.
         if plan.updates:
             applier.resolve_update_ids()
@@ -428,25 +430,27 @@ def _too_early(count: int) -> None:
     raise RuntimeError(f"{count} rows were left out before the sync could count them")
 
 
-def _counting(reconciler: Reconciler, progress: Callable[[str, int], None]) -> Callable[..., bool]:
+def _counting(reconciler: Reconciler, progress: Callable[[str, int, int | None], None]) -> Callable[..., bool]:
     """`reconciler.skip`, reporting progress every few thousand rows (skipped rows never reach the loop)."""
     skip, plan = reconciler.skip, reconciler.plan
 
     def counting_skip(erp_id: str, digest: str, tags: frozenset[str]) -> bool:
         if plan.records % 5000 == 0:
-            progress("read", plan.records)
+            progress("read", plan.records, None)
         return skip(erp_id, digest, tags)
 
     return counting_skip
 
 
-def _heartbeat(applier: Applier, lock: SyncLock | None, progress: Callable[[str, int], None] | None) -> None:
-    """After every apply transaction: renew the lock, report how many accounts are written."""
+def _heartbeat(
+    applier: Applier, lock: SyncLock | None, progress: Callable[[str, int, int | None], None] | None, writes: int
+) -> None:
+    """After every apply transaction: renew the lock, report how many accounts of `writes` are written."""
     if lock is not None:
         lock.renew()
     if progress is not None:
         done = applier.result
-        progress("apply", done.created + done.updated + done.refreshed + done.removed)
+        progress("apply", min(done.created + done.updated + done.refreshed + done.removed, writes), writes)
 
 
 class _ReadInterrupted(Exception):

@@ -63,7 +63,7 @@ class Paused:
         self.thread.start()
         assert self.inside.wait(60), "the sync never reported progress"
 
-    def _progress(self, phase: str, count: int) -> None:
+    def _progress(self, phase: str, count: int, total: int | None) -> None:
         if not self.inside.is_set():
             self.inside.set()
             assert self.go.wait(60)

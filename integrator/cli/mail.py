@@ -21,6 +21,7 @@ from integrator.cli.app import (
     not_found_line,
 )
 from integrator.cli.output import human_time, print_json, print_table, say
+from integrator.cli.progress import meter
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -60,6 +61,10 @@ def print_report(report: DeliveryReport) -> None:
         )
 
 
+def _at_most(count: int, limit: int | None) -> int:
+    return count if limit is None else min(count, limit)
+
+
 @mail_group.command("deliver")
 @click.option("--limit", type=click.IntRange(min=1), help="Deliver at most this many mails.")
 @click.option("--due-only", is_flag=True, help="Skip mails still waiting out their retry backoff (as the daemon does).")
@@ -79,10 +84,16 @@ def deliver_command(config: Config, limit: int | None, due_only: bool, no_wait: 
     it, and the next delivery (the daemon's, or this command again) goes on once the cap frees slots.
     """
     from integrator.mail.delivery import deliver_pending
+    from integrator.mail.outbox import count_pending
     from integrator.store.db import open_store
 
     engine = open_store(config.store.url)
-    report = deliver_pending(engine, config, limit=limit, ignore_backoff=not due_only, pace=not no_wait)
+    # On a terminal: the count, mails/s and the time left (of all pending mail, or of --limit); nowhere else.
+    total = _at_most(count_pending(engine), limit) if sys.stdout.isatty() else None
+    with meter("delivering mail", unit="mails", total=total) as progress:
+        report = deliver_pending(
+            engine, config, limit=limit, ignore_backoff=not due_only, pace=not no_wait, progress=progress.advance
+        )
     if as_json:
         print_json(asdict(report))
     else:

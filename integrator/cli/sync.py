@@ -107,16 +107,16 @@ def _sync(config: Config, as_json: bool, **options: Any) -> SyncResult:
         _verify_preset(config)
     if as_json or not sys.stdout.isatty():
         return run_sync(config, catch_unexpected=True, **options)
-    # On a terminal: one line with the count and the rate of the read, then of the writes (their total is not
-    # told, so no ETA); it is gone when the summary prints.
+    # On a terminal: one line with the count and the rate of the read, then of the writes with the time left (the
+    # plan tells their total); it is gone when the summary prints.
     stages = {"read": "reading the ERP", "apply": "writing accounts"}
     with meter("connecting", unit="records") as progress:
         current: list[str] = []
 
-        def show(phase: str, count: int) -> None:
+        def show(phase: str, count: int, total: int | None) -> None:
             if current[-1:] != [phase]:
                 current.append(phase)
-                progress.stage(stages.get(phase, phase))
+                progress.stage(stages.get(phase, phase), total)
             progress.update(count)
 
         return run_sync(config, progress=show, catch_unexpected=True, **options)

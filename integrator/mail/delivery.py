@@ -39,7 +39,7 @@ import json
 import queue
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -493,17 +493,21 @@ class _Stop:
     event: threading.Event = field(default_factory=threading.Event)
 
 
-def _send_all(batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, *, pace: bool) -> None:
+def _send_all(
+    batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, *, pace: bool, tick: Callable[[], None]
+) -> None:
     """One sending loop (one backend session): take due ids until none is left or the delivery stops; any error
     (the store's connection lost twice in a row, the lock lost) stops the others too."""
     try:
-        _send_each(batch, ids, lock, stop, pace=pace)
+        _send_each(batch, ids, lock, stop, pace=pace, tick=tick)
     except BaseException:
         stop.event.set()
         raise
 
 
-def _send_each(batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, *, pace: bool) -> None:
+def _send_each(
+    batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, *, pace: bool, tick: Callable[[], None]
+) -> None:
     for mail_id in ids:
         if stop.event.is_set():
             return
@@ -522,6 +526,11 @@ def _send_each(batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop
                 log.info("mail_held_by_cap", cap=hold.cap, until=hold.until.isoformat(), mail_id=mail_id)
             stop.event.set()
             return
+        tick()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _end_batch(batch: _Batch) -> None:
@@ -553,8 +562,11 @@ def deliver_pending(
     retry: RetrySettings | None = None,
     pace: bool = False,
     clock: Clock | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> DeliveryReport:
     """Deliver due pending mail (all pending with `ignore_backoff`), at most `limit`; report the counts.
+    `progress()`, when given, is called once for each mail dealt with (sent, failed, deferred or cancelled), from
+    the sending threads.
 
     Under `[mail] max_per_minute` / `max_per_day` a mail with no free send slot stops the delivery: it and the rest
     stay pending, untried, and the report says which cap holds them and until when (the next run goes on). With
@@ -580,16 +592,17 @@ def deliver_pending(
     batches = [_Batch(engine, config, backend or make_backend(config.mail), retry, clock) for _ in range(count)]
     listing = batches[0].session if count == 1 else HeldSession(engine)
     shared_lock, stop = _SharedLock(lock), _Stop()
+    tick = progress or _nothing
     try:
         listing.run(_STEP, lambda conn: prune(conn, clock.now()))
         due = _due_mail(listing, limit=limit, ignore_backoff=ignore_backoff)
         if count == 1:
-            _send_all(batches[0], (mail_id for mail_id, _ in due), shared_lock, stop, pace=pace)
+            _send_all(batches[0], (mail_id for mail_id, _ in due), shared_lock, stop, pace=pace, tick=tick)
         else:
             lanes = _Lanes(count, stop.event)
             with ThreadPoolExecutor(max_workers=count, thread_name_prefix="mail-send") as pool:
                 futures = [
-                    pool.submit(_send_all, b, lanes.lane(n), shared_lock, stop, pace=pace)
+                    pool.submit(_send_all, b, lanes.lane(n), shared_lock, stop, pace=pace, tick=tick)
                     for n, b in enumerate(batches)
                 ]
                 try:
