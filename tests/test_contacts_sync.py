@@ -305,6 +305,14 @@ def test_attributes_are_stored_as_json_and_diffed_like_synced_fields(
     firm.reconfigure(attributes=["payment_terms"])  # an attribute dropped from the config is dropped from accounts
     firm.sync()
     assert {key: json.loads(a["attributes"]) for key, a in firm.live().items()}[("2", "1")] == {"payment_terms": codes}
+    firm.reconfigure(attributes=["payment_terms", "credit_limit"])  # one added to a live installation: an update
+    added = firm.sync()
+    assert (added.updated, added.mails_queued) == (3, 0)
+    now = {key: json.loads(a["attributes"]) for key, a in firm.live().items()}
+    assert now[("2", "1")] == {"credit_limit": 1, "payment_terms": codes}
+    assert now[("1", "2")] == {"credit_limit": 500.25, "payment_terms": "gotówka"}
+    latest = [json.loads(e["changes"]) for e in firm.rows(account_events, account_events.c.kind == "updated")][-3:]
+    assert [{"payment_terms": codes}, {"credit_limit": 1, "payment_terms": codes}] in [e["attributes"] for e in latest]
 
 
 def test_switching_an_installation_to_contacts_is_a_planned_change_the_guard_protects(
