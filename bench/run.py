@@ -1,6 +1,6 @@
 """The sync benchmark: one command, every figure of issue "Benchmark and performance" in one run.
 
-    .venv/bin/python bench/run.py [--customers N] [--contacts] [--store sqlite|postgresql|both] [--repeat K]
+    .venv/bin/python bench/run.py [--customers N] [--contacts] [--store sqlite|postgresql|mariadb|both] [--repeat K]
                                   [--out DIR] [--json FILE]
 
 It writes an ERP of N customers (SQLite, read through the SQLite3 ODBC driver), then measures, each step in a
@@ -372,6 +372,31 @@ def _postgres_database() -> tuple[str, Any, Any]:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", empty, drop
 
 
+def _mariadb_database() -> tuple[str, Any, Any]:
+    """(url, empty, drop) of a throwaway MariaDB database: `empty()` makes it new again."""
+    import pymysql
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+
+    def admin(sql: str) -> None:
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            conn.close()
+
+    def drop() -> None:
+        admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def empty() -> None:
+        drop()
+        admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+
+    empty()
+    return f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4", empty, drop
+
+
 def _sqlite_emptier(path: Path) -> Any:
     def empty() -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -412,6 +437,8 @@ def run_store(
     drop = None
     if store == "postgresql":
         store_url, empty, drop = _postgres_database()
+    elif store == "mariadb":
+        store_url, empty, drop = _mariadb_database()
     else:
         store_url, empty = f"sqlite:///{work / 'store.db'}", _sqlite_emptier(work / "store.db")
     state = {"dir": str(work), "erp": str(erp), "store_url": store_url, "mail_dir": str(work / "mail"),
@@ -492,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give the ERP about 1.5 contacts per customer and sync one account per eligible contact",
     )
-    parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--store", choices=["sqlite", "postgresql", "mariadb", "both"], default="sqlite")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder (default bench/out)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--deliver-limit", type=int, default=20_000, help="mails to deliver (0: all queued)")
