@@ -64,6 +64,11 @@ def _clean(text: str | None) -> str:
 
 
 def _address(display_name: str | None, addr_spec: str) -> Address:
+    local, at, domain = addr_spec.rpartition("@")
+    if at and not local.isascii():
+        # RFC 6532 allows a UTF-8 local part (żaneta@…) under SMTPUTF8, but the email package refuses to parse one
+        # (NonASCIILocalPartDefect): given as its two parts, it is written as it is.
+        return Address(display_name=_clean(display_name), username=local, domain=domain)
     return Address(display_name=_clean(display_name), addr_spec=addr_spec)
 
 
