@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from support.api_server import RunningApi, api_config, running_api
+from support.smtp import free_port
 
 from integrator.api.clients import add_client, token_hash
 from integrator.errors import ConfigError
@@ -96,16 +96,10 @@ def test_api_listen_is_validated(tmp_path: Path) -> None:
     assert "[api.listen] 'localhost' is not host:port" in str(error.value.errors)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_integrator_serve_listens_where_api_listen_says_and_stops_on_sigterm(tmp_path: Path) -> None:
     """The installed command serves on [api] listen, logs requests without the secret or token, and a SIGTERM
     ends it with exit 0."""
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(
         '[source]\nkind = "csv"\npath = "erp.csv"\n[store]\nurl = "sqlite:///store.db"\n'
