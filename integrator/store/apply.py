@@ -372,81 +372,92 @@ class Applier:
 
     def _create_range(self, low: int, high: int) -> None:
         st, ids = self.staging.table, self.staging.new_ids
-        now = utcnow()
         where = sa.and_(st.c.action.in_(("create", "readd")), st.c.seq > low, st.c.seq <= high)
-        staged = st.join(ids, ids.c.create_seq == st.c.create_seq)
-        new_id = ids.c.id
-        literal = sa.literal
         erp_id = sa.func.coalesce(st.c.customer_id, st.c.erp_id) if self.staging.extended else st.c.erp_id
-        identity = IDENTITY_FIELDS if self.staging.extended else ()
+        copied = (*STAGED_FIELDS, *(IDENTITY_FIELDS if self.staging.extended else ()))
+        recipient = sa.func.coalesce(st.c.email, st.c.login) if self.staging.extended else st.c.login
+        rows = (
+            sa.select(
+                ids.c.id.label("new_id"),
+                erp_id.label("erp_id"),
+                st.c.erp_id.label("key"),
+                st.c.action,
+                st.c.login,
+                st.c.fingerprint,
+                *(_typed(st.c[f]).label(f) for f in copied),
+                recipient.label("recipient"),
+            )
+            .select_from(st.join(ids, ids.c.create_seq == st.c.create_seq))
+            .where(where)
+        )
+        now = utcnow()
         # Counted from staging, not rowcount: drivers disagree on rowcount for INSERT … SELECT.
-        counts = dict(
-            self.conn.execute(sa.select(st.c.action, sa.func.count()).where(where).group_by(st.c.action)).all()
-        )
+        if self.conn.dialect.name == "postgresql":
+            # One statement: the staged rows are joined to their ids once, into a materialised CTE that three
+            # data-modifying CTEs insert from and the statement's own SELECT counts (one scan of staging, one
+            # round trip, instead of four of each). The CTE is held in memory (64 MB takes a batch of 100,000
+            # rows; the default 4 MB spilled it to a temporary file).
+            src = rows.cte("src").prefix_with("MATERIALIZED")
+            account, event, mail = self._create_inserts(src, copied, now)
+            inserts = (account.cte("new_accounts"), event.cte("new_events"), mail.cte("new_mails"))
+            self.conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            query = sa.select(src.c.action, sa.func.count()).group_by(src.c.action).add_cte(*inserts)
+            counts = dict(self.conn.execute(query).all())
+        else:
+            counts = dict(
+                self.conn.execute(sa.select(st.c.action, sa.func.count()).where(where).group_by(st.c.action)).all()
+            )
+            if counts:
+                for insert in self._create_inserts(rows.subquery("src"), copied, now):
+                    self.conn.execute(insert)
         inserted = sum(counts.values())
-        if not inserted:
-            return
-        self.conn.execute(
-            accounts.insert().from_select(
-                [
-                    "id", "erp_id", "login", "live_login", "live_erp_id", "live_key", "status", "blocked",
-                    "must_change_password", "fingerprint", *STAGED_FIELDS, *identity,
-                    "created_at", "updated_at", "created_run_id",
-                ],
-                sa.select(
-                    new_id, erp_id, st.c.login, st.c.login, erp_id, st.c.erp_id,
-                    literal("pending_activation"), literal(False), literal(False), st.c.fingerprint,
-                    *(_typed(st.c[f]) for f in (*STAGED_FIELDS, *identity)),
-                    literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
-                ).select_from(staged).where(where),
-            )
-        )  # fmt: skip
-        self.conn.execute(
-            account_events.insert().from_select(
-                ["account_id", "erp_id", "run_id", "actor", "kind", "at"],
-                sa.select(
-                    new_id,
-                    erp_id,
-                    literal(self.run_id),
-                    literal(SYNC_ACTOR),
-                    sa.case((st.c.action == "readd", "readded"), else_="created"),
-                    literal(now, sa.DateTime),
-                )
-                .select_from(staged)
-                .where(where),
-            )
-        )
-        self.conn.execute(
-            outbox.insert().from_select(
-                [
-                    "account_id",
-                    "kind",
-                    "recipient",
-                    "locale",
-                    "status",
-                    "attempts",
-                    "created_at",
-                    "run_id",
-                    "actor",
-                ],
-                sa.select(
-                    new_id,
-                    literal("activation"),
-                    sa.func.coalesce(st.c.email, st.c.login) if self.staging.extended else st.c.login,
-                    st.c.locale,
-                    literal("pending"),
-                    literal(0),
-                    literal(now, sa.DateTime),
-                    literal(self.run_id),
-                    literal(SYNC_ACTOR),
-                )
-                .select_from(staged)
-                .where(where),
-            )
-        )
         self.result.created += inserted
         self.result.readded += counts.get("readd", 0)
         self.result.mails_queued += inserted
+
+    def _create_inserts(self, src: sa.FromClause, copied: Sequence[str], now: datetime) -> list[sa.Insert]:
+        """The inserts of a range of creates into accounts, their events and the outbox, from `src`: the staged
+        creates joined to their new ids, with one column per value the inserts take."""
+        literal = sa.literal
+        c = src.c
+        account = accounts.insert().from_select(
+            [
+                "id", "erp_id", "login", "live_login", "live_erp_id", "live_key", "status", "blocked",
+                "must_change_password", "fingerprint", *copied, "created_at", "updated_at", "created_run_id",
+            ],
+            sa.select(
+                c.new_id, c.erp_id, c.login, c.login, c.erp_id, c.key,
+                literal("pending_activation"), literal(False), literal(False), c.fingerprint,
+                *(c[f] for f in copied),
+                literal(now, sa.DateTime), literal(now, sa.DateTime), literal(self.run_id),
+            ),
+        )  # fmt: skip
+        event = account_events.insert().from_select(
+            ["account_id", "erp_id", "run_id", "actor", "kind", "at"],
+            sa.select(
+                c.new_id,
+                c.erp_id,
+                literal(self.run_id),
+                literal(SYNC_ACTOR),
+                sa.case((c.action == "readd", "readded"), else_="created"),
+                literal(now, sa.DateTime),
+            ),
+        )
+        mail = outbox.insert().from_select(
+            ["account_id", "kind", "recipient", "locale", "status", "attempts", "created_at", "run_id", "actor"],
+            sa.select(
+                c.new_id,
+                literal("activation"),
+                c.recipient,
+                c.locale,
+                literal("pending"),
+                literal(0),
+                literal(now, sa.DateTime),
+                literal(self.run_id),
+                literal(SYNC_ACTOR),
+            ),
+        )
+        return [account, event, mail]
 
     def _create_each(self, low: int, high: int) -> None:
         st = self.staging.table
