@@ -261,10 +261,11 @@ class SmtpConfig(_Section):
     username: str | None = None
     password: str | None = None
     timeout: Annotated[float, Field(gt=0)] = 30.0
-    connections: Annotated[int, Field(ge=1, le=32)] = 1
+    connections: Annotated[int, Field(ge=1, le=8)] = 1
     """SMTP sessions that send at once (each account's mail through one of them, in order): a relay far away
     answers each message after a round trip, so a go-live goes faster with several; no more than the relay
-    allows at once from one client."""
+    allows at once from one client. At most 8: each holds a store connection, and the store's pool (15) must
+    still serve the lock, the listing and a sync the daemon runs meanwhile."""
 
 
 class FileMailConfig(_Section):

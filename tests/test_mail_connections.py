@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,12 +65,12 @@ def relay() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def _config(tmp_path: Path, url: str, port: int, connections: object) -> Path:
+def _config(tmp_path: Path, url: str, port: int, connections: object, timeout: int = 5) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f'[source]\nkind = "csv"\npath = "erp.csv"\n[store]\nurl = "{url}"\n'
         f'[accounts]\nportal_url = "https://b2b.example.pl"\n[mail]\nbackend = "smtp"\n'
-        f'[mail.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 5\n'
+        f'[mail.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = {timeout}\n'
         f"connections = {connections}\n",
         encoding="utf-8",
     )
@@ -125,6 +127,38 @@ def test_three_sessions_send_every_mail_once_each_account_in_order(
             sa.select(account_secrets.c.kind).where(account_secrets.c.revoked_at.is_(None))
         ).scalars()
         assert set(valid_kinds) == {secrets.RESET_LINK}
+    engine.dispose()
+
+
+def test_ctrl_c_stops_every_session_after_the_mail_it_is_at(tmp_path: Path) -> None:
+    """300 mails, a relay answering each after 50 ms, three sessions; SIGINT a second and a half in: the command
+    ends (exit 1) with mail still pending instead of sending the rest, and every mail the relay took is recorded
+    sent (none left in the crash window)."""
+    server = SmtpServer()
+    server.handler = SlowRelay(delay=0.05)
+    server.start()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    mails = [queue(engine, seed_account(engine, f"k{n}@example.pl")) for n in range(300)]
+    # A generous SMTP timeout: on a loaded machine a reply this server sent could otherwise come too late for the
+    # client, which then rightly keeps that mail pending for another try although the server counted it.
+    config = _config(tmp_path, url, server.port, 3, timeout=60)
+    command = [INTEGRATOR, "mail", "deliver", "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not server.handler.received:  # sending has begun
+            time.sleep(0.05)
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        server.stop()
+    statuses = [mail_row(engine, m)["status"] for m in mails]
+    tried = sum(mail_row(engine, m)["attempts"] > 0 for m in mails if mail_row(engine, m)["status"] == "pending")
+    seen = (process.returncode, statuses.count("sent"), statuses.count("pending"), len(server.handler.received), tried)
+    assert process.returncode == 1 and statuses.count("pending") > 0, (seen, stderr[-3000:])
+    assert statuses.count("sent") == len(server.handler.received), (seen, stderr[-3000:])
     engine.dispose()
 
 

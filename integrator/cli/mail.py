@@ -89,7 +89,8 @@ def deliver_command(config: Config, limit: int | None, due_only: bool, no_wait: 
 
     engine = open_store(config.store.url)
     # On a terminal: the count, mails/s and the time left (of all pending mail, or of --limit); nowhere else.
-    total = _at_most(count_pending(engine), limit) if sys.stdout.isatty() else None
+    # The total is every pending mail (or --limit); with --due-only some of them may not be due yet, so none is told.
+    total = _at_most(count_pending(engine), limit) if sys.stdout.isatty() and not due_only else None
     with meter("delivering mail", unit="mails", total=total) as progress:
         report = deliver_pending(
             engine, config, limit=limit, ignore_backoff=not due_only, pace=not no_wait, progress=progress.advance

@@ -40,7 +40,6 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -470,9 +469,14 @@ class _Batch:
         self.tally.retry_later += 1
 
 
-def _deliver_paced(batch: _Batch, mail_id: int, lock: _SharedLock, *, pace: bool) -> CapHold | None:
-    """Deliver one mail; with `pace`, wait out holds of the minute cap (the hold of the day cap is returned)."""
+def _deliver_paced(
+    batch: _Batch, mail_id: int, lock: _SharedLock, *, pace: bool, stop: threading.Event
+) -> CapHold | None:
+    """Deliver one mail; with `pace`, wait out holds of the minute cap (the hold of the day cap is returned).
+    A mail whose wait ends after another sending thread stopped the delivery stays pending, untried."""
     while True:
+        if stop.is_set():
+            return None
         hold = batch.deliver(mail_id)
         if hold is None or not pace or hold.cap != "max_per_minute":
             return hold
@@ -491,6 +495,15 @@ class _Stop:
     backend_error: str | None = None
     hold: CapHold | None = None
     event: threading.Event = field(default_factory=threading.Event)
+    _turn: threading.Lock = field(default_factory=threading.Lock)
+
+    def first(self) -> bool:
+        """Stop the delivery; True for the one thread that stops it first (it says why)."""
+        with self._turn:
+            if self.event.is_set():
+                return False
+            self.event.set()
+            return True
 
 
 def _send_all(
@@ -513,18 +526,16 @@ def _send_each(
             return
         lock.renew()
         try:
-            hold = _deliver_paced(batch, mail_id, lock, pace=pace)
+            hold = _deliver_paced(batch, mail_id, lock, pace=pace, stop=stop.event)
         except BackendUnavailable as exc:
-            if not stop.event.is_set():
+            if stop.first():
                 stop.backend_error = str(exc)
                 log.warning("mail_backend_unavailable", error=stop.backend_error)
-            stop.event.set()
             return
         if hold is not None:
-            if not stop.event.is_set():
+            if stop.first():
                 stop.hold = hold
                 log.info("mail_held_by_cap", cap=hold.cap, until=hold.until.isoformat(), mail_id=mail_id)
-            stop.event.set()
             return
         tick()
 
@@ -543,6 +554,48 @@ def _end_batch(batch: _Batch) -> None:
             log.warning("mail_ledger_not_written", error=f"{type(exc).__name__}: {exc}")
     finally:
         batch.session.close()
+
+
+class _Sender:
+    """One sending thread over its lane; its error, if any, is kept for the delivery to raise."""
+
+    def __init__(
+        self, batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, pace: bool, tick: Callable[[], None]
+    ) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(batch, ids, lock, stop, pace, tick), name="mail-send", daemon=True
+        )
+        self.thread.start()
+
+    def _run(
+        self, batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, pace: bool, tick: Callable[[], None]
+    ) -> None:
+        try:
+            _send_all(batch, ids, lock, stop, pace=pace, tick=tick)
+        except BaseException as exc:  # noqa: BLE001 - raised by the delivery once every thread has stopped
+            self.error = exc
+
+    def running(self) -> bool:
+        """Whether the thread still sends (waits up to half a second for it to end)."""
+        self.thread.join(0.5)
+        return self.thread.is_alive()
+
+
+def _raise_first(senders: list[_Sender]) -> None:
+    """Raise the first sending thread's error (a store connection lost twice, the lock lost), as when alone; log
+    the others."""
+    errors = [sender.error for sender in senders if sender.error is not None]
+    _log_errors(senders, skip=errors[:1])
+    if errors:
+        raise errors[0]
+
+
+def _log_errors(senders: list[_Sender], skip: list[BaseException] | None = None) -> None:
+    """Log the sending threads' errors that will not be raised (the delivery is already ending on another)."""
+    for sender in senders:
+        if sender.error is not None and sender.error not in (skip or []):
+            log.warning("mail_sender_failed", error=f"{type(sender.error).__name__}: {sender.error}")
 
 
 def _connections(config: Config, backend: MailBackend | None) -> int:
@@ -589,36 +642,39 @@ def deliver_pending(
     clock = clock or SystemClock()
     retry = retry or RetrySettings()
     count = _connections(config, backend)
-    batches = [_Batch(engine, config, backend or make_backend(config.mail), retry, clock) for _ in range(count)]
-    listing = batches[0].session if count == 1 else HeldSession(engine)
-    shared_lock, stop = _SharedLock(lock), _Stop()
-    tick = progress or _nothing
+    batches: list[_Batch] = []
+    listing: HeldSession | None = None
+    senders: list[_Sender] = []
+    stop = _Stop()
     try:
+        batches += [_Batch(engine, config, backend or make_backend(config.mail), retry, clock) for _ in range(count)]
+        listing = batches[0].session if count == 1 else HeldSession(engine)
+        shared_lock, tick = _SharedLock(lock), progress or _nothing
         listing.run(_STEP, lambda conn: prune(conn, clock.now()))
         due = _due_mail(listing, limit=limit, ignore_backoff=ignore_backoff)
         if count == 1:
             _send_all(batches[0], (mail_id for mail_id, _ in due), shared_lock, stop, pace=pace, tick=tick)
         else:
             lanes = _Lanes(count, stop.event)
-            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="mail-send") as pool:
-                futures = [
-                    pool.submit(_send_all, b, lanes.lane(n), shared_lock, stop, pace=pace, tick=tick)
-                    for n, b in enumerate(batches)
-                ]
-                try:
-                    lanes.deal(due)
-                except BaseException:
-                    stop.event.set()
-                    raise
-                errors = [f.exception() for f in futures]
-            for error in errors:  # a thread's store connection lost twice, its lock lost: raised as when alone
-                if error is not None:
-                    raise error
+            senders += [_Sender(b, lanes.lane(n), shared_lock, stop, pace, tick) for n, b in enumerate(batches)]
+            try:
+                lanes.deal(due)
+                while any(sender.running() for sender in senders):  # woken often, so Ctrl-C is heard at once
+                    pass
+            except BaseException:
+                stop.event.set()  # each sending thread finishes the mail it is at, then stops
+                for sender in senders:
+                    sender.thread.join()
+                _log_errors(senders)
+                raise
+            _raise_first(senders)
     finally:
         try:
-            for b in batches:
-                _end_batch(b)
-            listing.close()
+            for n, b in enumerate(batches):
+                if n >= len(senders) or not senders[n].thread.is_alive():  # never under a thread still sending
+                    _end_batch(b)
+            if listing is not None:
+                listing.close()
         finally:
             lock.release()
     tallies = [b.tally for b in batches]

@@ -12,6 +12,7 @@ are replaced unseen; only a session lost while checked out, in the middle of the
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -76,9 +77,15 @@ class HeldSession:
     connection lost under a transaction (or while idle between two, found at the next one's first statement) is
     replaced and the work done once more; a second loss in a row raises `StoreConnectionLost(step)`."""
 
+    idle_seconds = 5.0
+    """A connection left idle longer (a slow send, a paced wait) goes back to the pool, which checks it before
+    handing one out again: a session the server ended meanwhile is then replaced unseen, as between two
+    `on_new_session` calls, instead of costing the work its one retry."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conn: sa.Connection | None = None
+        self._used = 0.0
 
     def run(self, step: str, work: Callable[[sa.Connection], T]) -> T:
         """`work(conn)` in one transaction on the held connection; `work` must be safe to run twice."""
@@ -93,11 +100,14 @@ class HeldSession:
             return self._once(work)
 
     def _once(self, work: Callable[[sa.Connection], T]) -> T:
-        if self._conn is None or self._conn.invalidated:
+        if self._conn is None or self._conn.invalidated or time.monotonic() - self._used > self.idle_seconds:
             self.close()
             self._conn = self.engine.connect()
-        with self._conn.begin():
-            return work(self._conn)
+        try:
+            with self._conn.begin():
+                return work(self._conn)
+        finally:
+            self._used = time.monotonic()
 
     def close(self) -> None:
         """Give the connection back to the pool (a lost one is discarded there)."""
