@@ -15,6 +15,7 @@ import binascii
 import email
 import email.policy
 import functools
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -73,7 +74,15 @@ def _address(display_name: str | None, addr_spec: str) -> Address:
 
 
 def _date(now: datetime | None) -> str:
-    return format_datetime((now or datetime.now(UTC)).replace(tzinfo=UTC))
+    if now is None:
+        return _date_of_second(int(time.time()))
+    return format_datetime(now.replace(tzinfo=UTC))
+
+
+@functools.lru_cache(maxsize=4)
+def _date_of_second(second: int) -> str:
+    """The Date header of this second (RFC 5322 dates have no fraction): made once for the mails of a second."""
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def _message_id(sender_address: str, mail_id: int | None) -> str:
@@ -220,6 +229,12 @@ def _fixed_headers(sender: str, reply_to: str | None) -> str:
     return "\n".join(lines)
 
 
+def _base64_length(size: int) -> int:
+    """The length of `base64.encodebytes` of `size` bytes: 76 characters and a newline per 57 bytes."""
+    lines, rest = divmod(size, 57)
+    return lines * 77 + (4 * -(-rest // 3) + 1 if rest else 0)
+
+
 def _body(subtype: str, text: str) -> tuple[str, bytes]:
     """The part's headers and body: 7bit/8bit when every line fits 78 bytes, else the shorter of QP and base64."""
     data = ("\n".join(text.splitlines()) + "\n").encode("utf-8")
@@ -227,10 +242,9 @@ def _body(subtype: str, text: str) -> tuple[str, bytes]:
     if max(map(len, data.split(b"\n"))) <= 78:
         return head + ("7bit" if data.isascii() else "8bit"), data
     quoted = binascii.b2a_qp(data, istext=True)
-    encoded = base64.encodebytes(data)
-    if len(quoted) <= len(encoded):
+    if len(quoted) <= _base64_length(len(data)):  # mostly Latin text: quoted-printable, without encoding both
         return head + "quoted-printable", quoted
-    return head + "base64", encoded
+    return head + "base64", base64.encodebytes(data)
 
 
 def build_raw(
