@@ -351,32 +351,41 @@ def _reference(state: dict[str, Any]) -> dict[str, Any]:
 # -- the run ---------------------------------------------------------------------------------------------
 
 
-def _postgres_database() -> tuple[str, Any, Any]:
-    """(url, empty, drop) of a throwaway PostgreSQL database: `empty()` makes it new again."""
-    import psycopg
-
+def _throwaway_database(admin: Any, drop_sql: str, create_sql: str, url: str) -> tuple[str, Any, Any]:
+    """(url, empty, drop) of a new database on a server: `admin(sql)` runs a statement there; `{name}` in the SQL
+    and the URL is the database's name. `empty()` makes it new again."""
     name = f"bench_{uuid.uuid4().hex[:10]}"
+
+    def drop() -> None:
+        admin(drop_sql.format(name=name))
+
+    def empty() -> None:
+        drop()
+        admin(create_sql.format(name=name))
+
+    empty()
+    return url.format(name=name), empty, drop
+
+
+def _postgres_database() -> tuple[str, Any, Any]:
+    """A throwaway PostgreSQL database (see `_throwaway_database`)."""
+    import psycopg
 
     def admin(sql: str) -> None:
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
             conn.execute(sql)
 
-    def drop() -> None:
-        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def empty() -> None:
-        drop()
-        admin(f'CREATE DATABASE "{name}"')
-
-    empty()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", empty, drop
+    return _throwaway_database(
+        admin,
+        'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        'CREATE DATABASE "{name}"',
+        "postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+    )
 
 
 def _mariadb_database() -> tuple[str, Any, Any]:
-    """(url, empty, drop) of a throwaway MariaDB database: `empty()` makes it new again."""
+    """A throwaway MariaDB database, utf8mb4 (see `_throwaway_database`)."""
     import pymysql
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
 
     def admin(sql: str) -> None:
         conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
@@ -386,15 +395,12 @@ def _mariadb_database() -> tuple[str, Any, Any]:
         finally:
             conn.close()
 
-    def drop() -> None:
-        admin(f"DROP DATABASE IF EXISTS `{name}`")
-
-    def empty() -> None:
-        drop()
-        admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-
-    empty()
-    return f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4", empty, drop
+    return _throwaway_database(
+        admin,
+        "DROP DATABASE IF EXISTS `{name}`",
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+        "mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4",
+    )
 
 
 def _sqlite_emptier(path: Path) -> Any:
