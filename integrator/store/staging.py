@@ -192,12 +192,22 @@ class Staging:
 def _id_writer(connection: sa.Connection) -> tuple[Callable[[int, list[str]], Any], Callable[[Any], None]]:
     """(prepare, write) for chunks of minted ids: `prepare(first, ids)` runs in the minting thread, `write` on
     the run's connection. SQLite takes a chunk as one JSON array that it splits itself (half the time of an
-    `executemany`); the other stores take rows through their bulk writer."""
+    `executemany`); PostgreSQL the chunk as `COPY` text (ids and numbers need no escaping), which the thread makes
+    and the run's thread sends (0.6 s instead of 0.9 s for 650,000 ids: one `write_row` per id took the rest); the
+    other stores take rows through their bulk writer."""
     if connection.dialect.name == "sqlite":
         insert = "INSERT INTO sync_new_ids (create_seq, id) SELECT key + ?, value FROM json_each(?)"
         return (lambda first, ids: (first, json.dumps(ids))), (lambda chunk: connection.exec_driver_sql(insert, chunk))
+    if _copies(connection):  # COPY's text format, made in the minting thread: the run's thread only sends it
+        send = _copy_writer(connection, "sync_new_ids", ("create_seq", "id"), lambda stream, data: stream.write(data))
+        return (lambda first, ids: "".join([f"{n}\t{id_}\n" for n, id_ in enumerate(ids, first)]).encode()), send
     write_rows = _bulk_writer(connection, "sync_new_ids", ("create_seq", "id"))
     return (lambda first, ids: list(enumerate(ids, first))), write_rows
+
+
+def _copies(connection: sa.Connection) -> bool:
+    """Whether the store takes bulk rows through `COPY … FROM STDIN` (PostgreSQL through psycopg)."""
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
 def _bulk_writer(
@@ -205,33 +215,44 @@ def _bulk_writer(
 ) -> Callable[[Sequence[tuple[object, ...]]], None]:
     """A function writing rows into `table`: `COPY … FROM STDIN` on PostgreSQL through psycopg (its
     `executemany` sends one statement per row, about twelve times slower here), else one `executemany`."""
+    if _copies(connection):
+
+        def rows_to(stream: Any, rows: Sequence[tuple[object, ...]]) -> None:
+            for row in rows:
+                stream.write_row(row)
+
+        return _copy_writer(connection, table, columns, rows_to)
     names = ", ".join(columns)
-    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        sql = f"COPY {table} ({names}) FROM STDIN"
-
-        def copy(rows: Sequence[tuple[object, ...]]) -> None:
-            # The run's own DBAPI connection, so the rows join its transaction like any other write. Begun
-            # through SQLAlchemy first: a failed COPY must leave a transaction that `rollback()` knows to end.
-            if not connection.in_transaction():
-                connection.begin()
-            dbapi = connection.connection.dbapi_connection
-            try:
-                with dbapi.cursor() as cursor, cursor.copy(sql) as stream:  # type: ignore[union-attr]
-                    for row in rows:
-                        stream.write_row(row)
-            except connection.dialect.loaded_dbapi.Error as exc:
-                if not connection.dialect.is_disconnect(exc, dbapi, None):
-                    raise
-                # SQLAlchemy never saw this statement: tell it the session is gone, as its own statements would.
-                connection.invalidate(exc)
-                raise sa.exc.DBAPIError.instance(
-                    sql, None, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=True
-                ) from exc
-
-        return copy
     marks = ", ".join(_placeholder(connection, i) for i in range(len(columns)))
     insert = f"INSERT INTO {table} ({names}) VALUES ({marks})"
     return lambda rows: connection.exec_driver_sql(insert, rows)  # type: ignore[arg-type]
+
+
+def _copy_writer(
+    connection: sa.Connection, table: str, columns: Sequence[str], feed: Callable[[Any, Any], None]
+) -> Callable[[Any], None]:
+    """A function sending `data` to `COPY table (columns) FROM STDIN` through `feed(stream, data)`."""
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+
+    def copy(data: Any) -> None:
+        # The run's own DBAPI connection, so the rows join its transaction like any other write. Begun
+        # through SQLAlchemy first: a failed COPY must leave a transaction that `rollback()` knows to end.
+        if not connection.in_transaction():
+            connection.begin()
+        dbapi = connection.connection.dbapi_connection
+        try:
+            with dbapi.cursor() as cursor, cursor.copy(sql) as stream:  # type: ignore[union-attr]
+                feed(stream, data)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            if not connection.dialect.is_disconnect(exc, dbapi, None):
+                raise
+            # SQLAlchemy never saw this statement: tell it the session is gone, as its own statements would.
+            connection.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(
+                sql, None, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=True
+            ) from exc
+
+    return copy
 
 
 def _placeholder(connection: sa.Connection, index: int) -> str:
