@@ -51,6 +51,9 @@ __all__ = ["SyncResult", "run_sync"]
 
 log = get_logger("sync")
 
+Progress = Callable[[str, int, int | None], None]
+"""`progress(phase, count, total)`: how far the read or the apply has come (see `run_sync`)."""
+
 _RENEW_EVERY = 20000
 
 
@@ -215,7 +218,7 @@ def run_sync(
     only: str | None = None,
     trigger: str = "cli",
     engine: Engine | None = None,
-    progress: Callable[[str, int, int | None], None] | None = None,
+    progress: Progress | None = None,
     catch_unexpected: bool = False,
 ) -> SyncResult:
     """Run one sync and return its summary; fatal source/store errors end as status "failed".
@@ -430,7 +433,7 @@ def _too_early(count: int) -> None:
     raise RuntimeError(f"{count} rows were left out before the sync could count them")
 
 
-def _counting(reconciler: Reconciler, progress: Callable[[str, int, int | None], None]) -> Callable[..., bool]:
+def _counting(reconciler: Reconciler, progress: Progress) -> Callable[..., bool]:
     """`reconciler.skip`, reporting progress every few thousand rows (skipped rows never reach the loop)."""
     skip, plan = reconciler.skip, reconciler.plan
 
@@ -442,9 +445,7 @@ def _counting(reconciler: Reconciler, progress: Callable[[str, int, int | None],
     return counting_skip
 
 
-def _heartbeat(
-    applier: Applier, lock: SyncLock | None, progress: Callable[[str, int, int | None], None] | None, writes: int
-) -> None:
+def _heartbeat(applier: Applier, lock: SyncLock | None, progress: Progress | None, writes: int) -> None:
     """After every apply transaction: renew the lock, report how many accounts of `writes` are written."""
     if lock is not None:
         lock.renew()

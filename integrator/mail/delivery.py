@@ -61,6 +61,7 @@ from integrator.mail.compose import compose, secret_plan
 from integrator.mail.errors import BackendUnavailable, PermanentDeliveryError, TransientDeliveryError
 from integrator.mail.outbox import CREDENTIAL_KINDS, count_pending
 from integrator.mail.templates import make_environment
+from integrator.store.db import write_lock_now
 from integrator.store.disconnect import HeldSession
 from integrator.store.lock import SyncLock
 from integrator.store.schema import Timestamp, accounts, mail_sends, outbox
@@ -149,16 +150,6 @@ _MARK_SENT = (
 )  # fmt: skip
 _LEDGER_FLUSH = 200
 """Without a cap, send slots are written to the ledger this many at a time (they only inform a cap set later)."""
-
-
-def _write_lock_now(conn: sa.Connection) -> None:
-    """On SQLite, take the write lock at the start of a claim (which reads, then writes): a transaction that read
-    first could not write once another connection (a second sending thread, the portal) wrote since, and would
-    fail at once instead of waiting out busy_timeout."""
-    if conn.dialect.name == "sqlite":
-        dbapi = conn.connection.dbapi_connection
-        if dbapi is not None and not dbapi.in_transaction:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _activated_since_login_change(mail: Any, account: Any) -> bool:
@@ -320,7 +311,7 @@ class _Batch:
     def _claim_with_slot(self, conn: sa.Connection, mail_id: int) -> CapHold | tuple[Any, Any, Any, str | None] | None:
         """`_claim` after taking a send slot (first, so concurrent deliveries take turns at the gate); the hold
         when a cap has no slot free (nothing else done: the mail stays pending, untried)."""
-        _write_lock_now(conn)
+        write_lock_now(conn)  # a second sending thread or the portal may write between our reads and writes
         if not self.caps.active:  # no slot to take first: the ledger gets the sent ones in bulk (`_record_sent`)
             return self._claim(conn, mail_id)
         now = self.clock.now()

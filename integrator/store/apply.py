@@ -32,6 +32,7 @@ from integrator.reconcile import (
     removal_mail,
     restored_status,
 )
+from integrator.store.db import write_lock_now
 from integrator.store.schema import account_events, accounts, outbox
 from integrator.store.staging import IDENTITY_FIELDS, STAGED_FIELDS, Staging
 
@@ -245,10 +246,7 @@ class Applier:
     def _current(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The accounts' state now, read in the transaction that will write them, with their rows locked: a
         customer activating meanwhile either commits before this read or waits for this transaction's commit."""
-        if self.conn.dialect.name == "sqlite":
-            dbapi = self.conn.connection.dbapi_connection
-            if dbapi is not None and not dbapi.in_transaction:  # the write lock now, so the read is the latest
-                self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        write_lock_now(self.conn)
         found: dict[str, dict[str, Any]] = {}
         columns = [
             accounts.c.id,

@@ -109,6 +109,16 @@ def _migration_lock(connection: sa.Connection) -> Iterator[None]:
         yield
 
 
+def write_lock_now(conn: sa.Connection) -> None:
+    """On SQLite, take the write lock at the start of a transaction that reads, then writes: its reads are then
+    the latest, and its writes cannot be refused because another connection wrote since it read (that refusal
+    comes at once, without waiting out busy_timeout). Other stores lock rows as they go; nothing to do there."""
+    if conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent; concurrent callers take turns)."""
     with engine.connect() as connection:

@@ -60,15 +60,27 @@ def on_new_session(engine: Engine, step: str, work: Callable[[sa.Connection], T]
     """`work(conn)` in one transaction; when the connection is lost under it, once more on a new session, and a
     second loss raises `StoreConnectionLost(step)`. `work` must be safe to run twice: a commit whose answer was
     lost may have been applied."""
-    try:
+
+    def attempt() -> T:
         with engine.begin() as conn:
             return work(conn)
+
+    return _twice(step, attempt)
+
+
+def _twice(step: str, attempt: Callable[[], T], forget: Callable[[], None] | None = None) -> T:
+    """`attempt()`; when the store's connection was lost under it, `forget()` the lost one and attempt once more, a
+    second loss raising `StoreConnectionLost(step)`."""
+    try:
+        return attempt()
     except sa.exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.warning("store_connection_lost", step=step, error=_first_line(exc), retrying="on a new session")
-    with reported_as(step), engine.begin() as conn:
-        return work(conn)
+    if forget is not None:
+        forget()
+    with reported_as(step):
+        return attempt()
 
 
 class HeldSession:
@@ -89,15 +101,7 @@ class HeldSession:
 
     def run(self, step: str, work: Callable[[sa.Connection], T]) -> T:
         """`work(conn)` in one transaction on the held connection; `work` must be safe to run twice."""
-        try:
-            return self._once(work)
-        except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            log.warning("store_connection_lost", step=step, error=_first_line(exc), retrying="on a new session")
-            self.close()
-        with reported_as(step):
-            return self._once(work)
+        return _twice(step, lambda: self._once(work), self.close)
 
     def _once(self, work: Callable[[sa.Connection], T]) -> T:
         if self._conn is None or self._conn.invalidated or time.monotonic() - self._used > self.idle_seconds:
