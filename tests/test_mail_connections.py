@@ -58,9 +58,7 @@ class SlowRelay(RecordingHandler):
 
 @pytest.fixture
 def relay() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.handler = SlowRelay(delay=0.03)
-    server.start()
+    server = SmtpServer(handler=SlowRelay(delay=0.03)).start()
     yield server
     server.stop()
 
@@ -134,9 +132,7 @@ def test_ctrl_c_stops_every_session_after_the_mail_it_is_at(tmp_path: Path) -> N
     """300 mails, a relay answering each after 50 ms, three sessions; SIGINT a second and a half in: the command
     ends (exit 1) with mail still pending instead of sending the rest, and every mail the relay took is recorded
     sent (none left in the crash window)."""
-    server = SmtpServer()
-    server.handler = SlowRelay(delay=0.05)
-    server.start()
+    server = SmtpServer(handler=SlowRelay(delay=0.05)).start()
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = open_store(url)
     mails = [queue(engine, seed_account(engine, f"k{n}@example.pl")) for n in range(300)]

@@ -11,9 +11,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from support.mailstore import FAST_RETRY, mail_config, mail_row, queue, seed_account, smtp_settings
-from support.smtp import RecordingHandler, free_port
+from support.smtp import SmtpServer
 
 from integrator.mail.delivery import deliver_pending
 from integrator.store.db import open_store
@@ -23,22 +22,11 @@ pytest_plugins = ["support.mail_fixtures"]
 LOGIN = "żaneta@example.pl"
 
 
-class Server:
-    """aiosmtpd on loopback, offering SMTPUTF8 or not."""
-
-    def __init__(self, smtputf8: bool) -> None:
-        self.handler = RecordingHandler()
-        self.smtputf8 = smtputf8
-        self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8)
-
-
 @pytest.fixture(params=[True, False], ids=["smtputf8", "no-smtputf8"])
-def server(request: pytest.FixtureRequest) -> Iterator[Server]:
-    server = Server(request.param)
-    server.controller.start()
+def server(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    server = SmtpServer(smtputf8=request.param).start()
     yield server
-    server.controller.stop()
+    server.stop()
 
 
 def test_file_backend_writes_the_mail_to_a_utf8_local_part(tmp_path: Path) -> None:
@@ -58,7 +46,7 @@ def test_file_backend_writes_the_mail_to_a_utf8_local_part(tmp_path: Path) -> No
 
 
 def test_smtp_delivers_it_where_the_server_offers_smtputf8_and_else_fails_it_alone(
-    tmp_path: Path, server: Server
+    tmp_path: Path, server: SmtpServer
 ) -> None:
     """Offered SMTPUTF8, the server gets the mail with its UTF-8 address; not offered, that mail fails at once
     naming SMTPUTF8 (not as a template error), and a mail to an ASCII address in the same batch goes out."""

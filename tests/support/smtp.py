@@ -121,8 +121,12 @@ class SmtpServer:
         security: str = "none",
         certificate: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
+        smtputf8: bool = True,
+        handler: RecordingHandler | None = None,
     ) -> None:
-        self.handler = RecordingHandler()
+        self.handler = handler or RecordingHandler()
+        self.smtputf8 = smtputf8
+        """Whether the server offers SMTPUTF8 (aiosmtpd does by default)."""
         self.port = free_port()
         self.security = security
         self.certificate = certificate
@@ -151,6 +155,7 @@ class SmtpServer:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
             # aiosmtpd cannot see implicit TLS, so it would hide AUTH (aiosmtpd issue #281).
             kwargs["auth_require_tls"] = self.security == "starttls"
+        kwargs["enable_SMTPUTF8"] = self.smtputf8
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
         return self
