@@ -153,6 +153,11 @@ class FileBackend:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._made = False
+        """Whether the folder was made (or found) by this backend: a go-live writes hundreds of thousands of files,
+        and each system call counts."""
+        self._pid = os.getpid()
+        """In the temporary file's name, so two delivering processes never write the same one."""
 
     @classmethod
     def from_config(cls, config: MailConfig) -> FileBackend:
@@ -160,11 +165,17 @@ class FileBackend:
 
     def send(self, outgoing: Outgoing) -> None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self._made:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._made = True
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             stem = f"{stamp}-{outgoing.mail_id:08d}-{outgoing.kind}"
-            temporary = self.directory / f".{stem}.{os.getpid()}.tmp"
-            temporary.write_bytes(outgoing.raw)
+            temporary = self.directory / f".{stem}.{self._pid}.tmp"
+            try:
+                _write_new(temporary, outgoing.raw)
+            except FileNotFoundError:  # the folder was removed during the delivery: make it again, once
+                self.directory.mkdir(parents=True, exist_ok=True)
+                _write_new(temporary, outgoing.raw)
             try:
                 self._link_unique(temporary, stem)
             finally:
@@ -185,6 +196,17 @@ class FileBackend:
 
     def close(self) -> None:
         pass
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write `data` to a new file (open, write, close: none of the buffered file object's extra system calls)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 class ConsoleBackend:

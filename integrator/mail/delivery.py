@@ -134,14 +134,18 @@ class _Tally:
 
 # Built once: a go-live delivers hundreds of thousands of mails, and building these per mail was a good share of
 # its time (the compiled forms are cached by SQLAlchemy either way).
-_SELECT_MAIL = sa.select(outbox).where(outbox.c.id == sa.bindparam("b_id"), outbox.c.status == "pending")
-_SELECT_ACCOUNT = sa.select(accounts).where(accounts.c.id == sa.bindparam("b_account"))
-_SELECT_NEWER = sa.select(sa.func.min(outbox.c.id)).where(
-    outbox.c.account_id == sa.bindparam("b_account"),
-    outbox.c.kind == sa.bindparam("b_kind"),
-    outbox.c.status == "pending",
-    outbox.c.id > sa.bindparam("b_id"),
+_LATER = outbox.alias("later")
+_NEWER = (
+    sa.select(sa.func.min(_LATER.c.id))
+    .where(_LATER.c.account_id == outbox.c.account_id, _LATER.c.kind == outbox.c.kind,
+           _LATER.c.status == "pending", _LATER.c.id > outbox.c.id)
+    .scalar_subquery()
+)  # fmt: skip
+"""The next pending mail of the same kind for the same account (a newer credential mail supersedes this one)."""
+_SELECT_MAIL = sa.select(outbox, _NEWER.label("newer_id")).where(
+    outbox.c.id == sa.bindparam("b_id"), outbox.c.status == "pending"
 )
+_SELECT_ACCOUNT = sa.select(accounts).where(accounts.c.id == sa.bindparam("b_account"))
 _MARK_SENT = (
     outbox.update()
     .where(outbox.c.id == sa.bindparam("b_id"), outbox.c.status == "pending")
@@ -265,7 +269,8 @@ class _Batch:
             self._unledgered = []
 
     # -- one mail ----------------------------------------------------------------------------------------
-    def _cancel_reason(self, conn: sa.Connection, mail: Any, account: Any) -> str | None:
+    @staticmethod
+    def _cancel_reason(mail: Any, account: Any) -> str | None:
         if account is None:
             return "account not found"
         if mail.kind != "account_removed":
@@ -275,12 +280,8 @@ class _Batch:
                 return "the account's login changed since this mail was queued"
         if mail.kind == "activation" and account.status == "active":
             return "account already activated"
-        if mail.kind in CREDENTIAL_KINDS:
-            newer = conn.execute(
-                _SELECT_NEWER, {"b_account": mail.account_id, "b_kind": mail.kind, "b_id": mail.id}
-            ).scalar()
-            if newer is not None:
-                return f"superseded by mail #{newer}"
+        if mail.kind in CREDENTIAL_KINDS and mail.newer_id is not None:
+            return f"superseded by mail #{mail.newer_id}"
         return None
 
     def _claim(self, conn: sa.Connection, mail_id: int) -> tuple[Any, Any, Any, str | None] | None:
@@ -294,8 +295,8 @@ class _Batch:
             # Queued while the account was pending, for its new login; the customer activated (with the link
             # sent to the old address) before it went out: tell them the new login instead of cancelling.
             conn.execute(outbox.update().where(outbox.c.id == mail_id).values(kind="login_changed"))
-            mail = conn.execute(sa.select(outbox).where(outbox.c.id == mail_id)).first()
-        reason = self._cancel_reason(conn, mail, account)
+            mail = conn.execute(_SELECT_MAIL, {"b_id": mail_id}).first()
+        reason = self._cancel_reason(mail, account)
         if reason is not None:
             conn.execute(outbox.update().where(outbox.c.id == mail_id).values(status="cancelled", last_error=reason))
             return mail, account, None, reason
@@ -371,7 +372,19 @@ class _Batch:
         return None
 
     def _send(self, outgoing: Any) -> None:
-        self._retrying(self.backend.send, outgoing)
+        """Send, retrying transient failures within the batch. The first try goes straight to the backend: the
+        retry machinery costs a go-live's every mail more than the backend's own work, and is needed by few."""
+        try:
+            self.backend.send(outgoing)
+        except TransientDeliveryError as exc:
+            failed_first: list[TransientDeliveryError] = [exc]
+
+            def tried_once_already(outgoing: Any) -> None:  # tenacity's first attempt is the one just made
+                if failed_first:
+                    raise failed_first.pop()
+                self.backend.send(outgoing)
+
+            self._retrying(tried_once_already, outgoing)
 
     def _make_retrying(self) -> tenacity.Retrying:
         """The in-batch retry of a send, built once per batch (tenacity copies it per call)."""

@@ -93,7 +93,9 @@ def _autoescape(name: str | None) -> bool:
 
 
 def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
-    """A Jinja2 environment: the override folder first (when given), then the shipped templates."""
+    """A Jinja2 environment: the override folder first (when given), then the shipped templates. It never reloads
+    a template it has loaded (checking costs a `stat` of three files a mail); each delivery makes its own, so an
+    edited template is used from the next delivery on."""
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(templates_dir), encoding="utf-8"))
@@ -105,6 +107,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
 
 
