@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,27 @@ def test_repeated_4xx_defers_with_backoff_then_fails_after_max_attempts(
     assert len(smtp.handler.to("slow@example.pl")) == 1
 
 
+def test_a_deferral_is_retried_within_the_batch_until_the_tries_run_out(
+    tmp_path: Path, engine: Engine, smtp: SmtpServer, sqlite_url: str
+) -> None:
+    """The first try goes straight to the backend; a transient failure still gets the in-batch retries: deferred
+    as often as there are retries, the mail goes out in the same delivery; deferred once more, it waits."""
+    from integrator.mail.delivery import RetrySettings
+
+    config = _config(tmp_path, sqlite_url, smtp.port)
+    three_tries = RetrySettings(attempts=3, wait_initial=0.01, wait_max=0.02)
+    sent_id = queue(engine, seed_account(engine, "twice@example.pl"))
+    smtp.handler.defer("twice@example.pl", "451 4.3.0 Greylisted", times=2)
+    assert deliver_pending(engine, config, retry=three_tries).sent == 1
+    assert (mail_row(engine, sent_id)["status"], len(smtp.handler.to("twice@example.pl"))) == ("sent", 1)
+    later_id = queue(engine, seed_account(engine, "thrice@example.pl"))
+    smtp.handler.defer("thrice@example.pl", "451 4.3.0 Greylisted", times=3)
+    report = deliver_pending(engine, config, retry=three_tries)
+    row = mail_row(engine, later_id)
+    assert (report.sent, report.retry_later, row["status"], row["attempts"]) == (0, 1, "pending", 1)
+    assert "451" in row["last_error"] and not smtp.handler.to("thrice@example.pl")
+
+
 def test_a_sent_mail_is_never_sent_again(tmp_path: Path, engine: Engine, smtp: SmtpServer, sqlite_url: str) -> None:
     """Neither another delivery nor `retry` sends a mail whose delivery was recorded."""
     config = _config(tmp_path, sqlite_url, smtp.port)
@@ -317,6 +339,22 @@ def test_file_backend_writes_one_sortable_eml_per_mail(tmp_path: Path, engine: E
     backend = FileBackend(folder)
     assert backend._link_unique(target, target.name.removesuffix(".eml")).name.endswith("-1.eml")
     assert target.read_bytes() == before and not list(folder.glob(".*.tmp"))
+
+
+def test_file_backend_makes_its_folder_again_when_it_is_removed_mid_delivery(tmp_path: Path) -> None:
+    """The folder is made once per delivery, not checked per mail; removed meanwhile, it is made again and the
+    mail is written, not lost."""
+    from integrator.mail.backends import FileBackend
+    from integrator.mail.message import Outgoing
+
+    folder = tmp_path / "mail" / "out"
+    backend = FileBackend(folder)
+    mail = {"envelope_from": "b2b@example.pl", "recipient": "k@example.pl", "kind": "activation"}
+    backend.send(Outgoing(mail_id=1, raw=b"Subject: one\n\n1\n", **mail))
+    shutil.rmtree(tmp_path / "mail")
+    backend.send(Outgoing(mail_id=2, raw=b"Subject: two\n\n2\n", **mail))
+    assert [p.read_bytes() for p in folder.glob("*-00000002-activation.eml")] == [b"Subject: two\n\n2\n"]
+    assert not list(folder.glob(".*.tmp"))
 
 
 def test_console_backend_prints_the_decoded_mail(tmp_path: Path, engine: Engine, sqlite_url: str) -> None:
