@@ -39,3 +39,29 @@ def test_writes_and_delivery_show_their_total_and_the_time_left(tmp_path: Path) 
     assert quiet.returncode == 3, quiet.stderr[-2000:]
     assert "mails/s" not in quiet.stdout + quiet.stderr and ANSI not in quiet.stdout
     assert "mail: sent 100" in quiet.stdout
+
+
+def test_a_count_past_its_total_raises_the_total_and_threads_lose_no_step() -> None:
+    """Mail queued during a delivery goes out in it: the line's total grows with the count (never 5,010/5,000 or a
+    time left below zero), and advances from several sending threads at once are all counted."""
+    import io
+    import threading
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from integrator.cli.progress import _LiveMeter
+
+    with Progress(console=Console(file=io.StringIO(), force_terminal=True)) as progress:
+        task = progress.add_task("delivering mail", total=1000)
+        line = _LiveMeter(progress, task, 1000)
+        workers = [threading.Thread(target=lambda: [line.advance() for _ in range(300)]) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        shown = progress.tasks[0]
+        assert (shown.completed, shown.total) == (1200, 1200)
+        line.stage("writing accounts", total=10)  # a new stage counts against its own total
+        line.advance(5)
+        assert (progress.tasks[0].completed, progress.tasks[0].total) == (5, 10)

@@ -14,6 +14,7 @@ count, the rate (records/s, mails/s) and, when the total is known, a bar and the
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -40,19 +41,36 @@ class Meter:
 
 
 class _LiveMeter(Meter):
-    """A rich progress line on the terminal."""
+    """A rich progress line on the terminal. A count that passes its total (mail queued while a delivery runs goes
+    out in it too) raises the total with it, so the line never shows 5,010/5,000 or a time left below zero."""
 
-    def __init__(self, progress: Progress, task: TaskID) -> None:
+    def __init__(self, progress: Progress, task: TaskID, total: int | None) -> None:
         self._progress, self._task = progress, task
+        self._total, self._completed = total, 0
+        self._turn = threading.Lock()
+        """Several sending threads of a delivery advance one line."""
 
     def stage(self, description: str, total: int | None = None) -> None:
-        self._progress.reset(self._task, description=description, total=total, completed=0)
+        with self._turn:
+            self._total, self._completed = total, 0
+            self._progress.reset(self._task, description=description, total=total, completed=0)
 
     def update(self, completed: int) -> None:
-        self._progress.update(self._task, completed=completed)
+        with self._turn:
+            self._set(completed)
 
     def advance(self, count: int = 1) -> None:
-        self._progress.advance(self._task, count)
+        with self._turn:
+            self._set(self._completed + count)
+
+    def _set(self, completed: int) -> None:
+        self._completed = completed
+        self._progress.update(self._task, completed=completed, total=self._raised_total())
+
+    def _raised_total(self) -> int | None:
+        if self._total is not None and self._completed > self._total:
+            self._total = self._completed
+        return self._total
 
 
 def _columns(unit: str) -> list[object]:
@@ -95,7 +113,7 @@ def meter(
     from rich.progress import Progress
 
     with Progress(*_columns(unit), console=Console(file=sys.stdout), transient=True) as progress:  # type: ignore[arg-type]
-        yield _LiveMeter(progress, progress.add_task(description, total=total))
+        yield _LiveMeter(progress, progress.add_task(description, total=total), total)
 
 
 def track(
