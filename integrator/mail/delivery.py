@@ -151,11 +151,16 @@ _SELECT_MAIL = (
 """A pending mail with its account (one statement: a go-live reads hundreds of thousands)."""
 
 
+_ACCOUNT_LABELS = tuple((c.name, _ACCOUNT_PREFIX + c.name) for c in accounts.c)
+"""(column, its label in `_SELECT_MAIL`) of each account column, made once rather than per mail."""
+
+
 def _account_of(mail: Any) -> dict[str, Any] | None:
     """The account read with a mail by `_SELECT_MAIL` (None when it no longer exists)."""
-    if mail is None or getattr(mail, _ACCOUNT_PREFIX + "id") is None:
+    row = mail._mapping
+    if row[_ACCOUNT_PREFIX + "id"] is None:
         return None
-    return {c.name: getattr(mail, _ACCOUNT_PREFIX + c.name) for c in accounts.c}
+    return {name: row[label] for name, label in _ACCOUNT_LABELS}
 
 
 _MARK_SENT = (
