@@ -119,15 +119,45 @@ def write_lock_now(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; concurrent callers take turns)."""
+_VERSION_TABLE = sa.Table(
+    "alembic_version",
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+"""Alembic's own version table, as Alembic creates it: a store created from the table definitions is stamped in
+it, and later migrations go on from there."""
+
+
+def _create_current(connection: sa.Connection) -> None:
+    """Create the newest schema in an empty database from the table definitions, with the rows the migrations
+    seed, and stamp it with the newest revision: Alembic's recipe for a new database ("Building an Up to Date
+    Database from Scratch"). A first run makes its store in a hundredth of a second instead of the third that
+    loading Alembic and running every migration takes; `tests/test_store_schema.py` checks both give the same
+    tables, columns, indexes and rows."""
+    from integrator.store.schema import SEED_ROWS, metadata
+
+    metadata.create_all(connection)
+    for table, rows in SEED_ROWS.items():
+        connection.execute(table.insert(), rows)
+    _VERSION_TABLE.create(connection)  # last: on MariaDB, whose DDL is not transactional, it marks a finished store
+    connection.execute(_VERSION_TABLE.insert().values(version_num=newest_revision()))
+
+
+def migrate(engine: Engine, *, from_scratch: bool = True) -> None:
+    """Bring the schema to the newest revision (idempotent; concurrent callers take turns). An empty database is
+    created at the newest revision at once (`_create_current`) unless `from_scratch` is False: then it runs
+    every migration, as an existing store would."""
     with engine.connect() as connection:
         current = _at_head(connection)
     if current:  # the common case needs no lock, so opening a store never waits for a running sync
         return
-    from alembic import command
-
     with engine.begin() as connection, _migration_lock(connection):
+        if from_scratch and not sa.inspect(connection).get_table_names():
+            _create_current(connection)
+            return
+        from alembic import command
+
         command.upgrade(_alembic_config(connection), "head")
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "quarantine",
     "run_actions",
     "runs",
+    "SEED_ROWS",
 ]
 
 metadata = MetaData()
@@ -311,3 +312,7 @@ mail_send_gate = Table(
 )
 """The one row every delivering process updates first when it takes send slots under a cap, so they take turns (a
 row lock on PostgreSQL and MariaDB, the write lock on SQLite) and together stay under the caps."""
+
+SEED_ROWS: dict[Table, list[dict[str, object]]] = {mail_send_gate: [{"name": "send", "claims": 0}]}
+"""Rows a store holds from the start (migration 0007 inserts the same): a new store created from these tables
+rather than by the migrations gets them too (`integrator.store.db`)."""
