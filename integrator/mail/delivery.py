@@ -578,12 +578,19 @@ def _end_batch(batch: _Batch) -> None:
 
 
 class _Sender:
-    """One sending thread over its lane; its error, if any, is kept for the delivery to raise."""
+    """One sending thread over its lane; its error, if any, is kept for the delivery to raise.
+
+    Its end is told by an event of its own, never by `Thread.join` or `is_alive`: on Python 3.11 a `join` that
+    Ctrl-C interrupts marks the thread it waited for stopped while it still runs (CPython issue 90882), so the
+    delivery would give back the store connection of a thread that is recording a mail the relay took, and exit
+    with that mail unrecorded."""
 
     def __init__(
         self, batch: _Batch, ids: Iterator[int], lock: _SharedLock, stop: _Stop, pace: bool, tick: Callable[[], None]
     ) -> None:
         self.error: BaseException | None = None
+        self.finished = threading.Event()
+        """Set as the thread's last step: it touches its batch no more."""
         self.thread = threading.Thread(
             target=self._run, args=(batch, ids, lock, stop, pace, tick), name="mail-send", daemon=True
         )
@@ -596,11 +603,12 @@ class _Sender:
             _send_all(batch, ids, lock, stop, pace=pace, tick=tick)
         except BaseException as exc:  # noqa: BLE001 - raised by the delivery once every thread has stopped
             self.error = exc
+        finally:
+            self.finished.set()
 
     def running(self) -> bool:
         """Whether the thread still sends (waits up to half a second for it to end)."""
-        self.thread.join(0.5)
-        return self.thread.is_alive()
+        return not self.finished.wait(0.5)
 
 
 def _raise_first(senders: list[_Sender]) -> None:
@@ -685,14 +693,14 @@ def deliver_pending(
             except BaseException:
                 stop.event.set()  # each sending thread finishes the mail it is at, then stops
                 for sender in senders:
-                    sender.thread.join()
+                    sender.finished.wait()
                 _log_errors(senders)
                 raise
             _raise_first(senders)
     finally:
         try:
             for n, b in enumerate(batches):
-                if n >= len(senders) or not senders[n].thread.is_alive():  # never under a thread still sending
+                if n >= len(senders) or senders[n].finished.is_set():  # never under a thread still sending
                     _end_batch(b)
             if listing is not None:
                 listing.close()
