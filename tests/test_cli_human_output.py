@@ -179,6 +179,9 @@ def test_the_json_printer_writes_dates_and_decimals_as_text_at_every_depth(capsy
     assert json.loads(out) == {"at": "2026-11-30T12:00:00", "runs": [{"at": "2026-11-30T00:00:00", "d": ["1.50"]}],
                                "empty": {}, "none": [], "n": {"a": {"b": [1, 2]}}}  # fmt: skip
     assert '    {"at": "2026-11-30T00:00:00", "d": ["1.50"]}' in out.splitlines()
+    keyed = {True: 1, None: 2, 3: [{False: 4}], 1.5: {"a": {True: 5}}}  # names as the standard library writes them
+    print_json(keyed)
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(keyed))
     try:
         print_json({"x": object()})
     except TypeError as exc:

@@ -70,12 +70,17 @@ _compact = json.JSONEncoder(ensure_ascii=False, default=_plain).encode
 """One value on one line, by the C encoder (Python's falls back to its pure-Python encoder whenever it indents)."""
 
 
+def _key(key: Any) -> str:
+    """A member's name as the standard library writes a key that is not text (`true`, `null`, `1`)."""
+    return key if isinstance(key, str) else _compact(key)
+
+
 def _indented(value: Any, depth: int) -> str:
     """`value` as JSON: objects and arrays of the first two levels one member per line, indented two spaces a
     level; anything deeper (a rejection, a quarantined record) on one line of its own."""
     if depth < 2 and isinstance(value, dict) and value:
         pad = "\n" + "  " * (depth + 1)
-        members = [f"{pad}{_compact(str(key))}: {_indented(item, depth + 1)}" for key, item in value.items()]
+        members = [f"{pad}{_compact(_key(key))}: {_indented(item, depth + 1)}" for key, item in value.items()]
         return "{" + ",".join(members) + "\n" + "  " * depth + "}"
     if depth < 2 and isinstance(value, list | tuple) and value:
         pad = "\n" + "  " * (depth + 1)
