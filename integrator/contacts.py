@@ -25,6 +25,8 @@ from integrator.rules.reasons import DUPLICATE_ERP_ID, NO_ELIGIBLE_CONTACT
 
 __all__ = ["ContactJoin"]
 
+_SHARED = tuple(Record._fields.index(name) for name in ("price_level", "sales_rep", "sales_rep_email", "locale"))
+
 
 class ContactJoin:
     """Reads the customers, then turns each contact into the record the reconciler judges."""
@@ -45,6 +47,8 @@ class ContactJoin:
         self._rules = customer_rules
         self._tag = frozenset({tag})
         self._untagged = Record(erp_id="", name=None, email=None, tags=frozenset())
+        self._shared: dict[str | None, str | None] = {}
+        """Each distinct text of the fields customers share, once (see `_kept`)."""
         self._only = only
 
     # -- customers -------------------------------------------------------------------------------------------
@@ -66,12 +70,22 @@ class ContactJoin:
             if not self._tag <= record.tags:
                 self.customers[erp_id] = self._untagged
                 continue
-            self.customers[erp_id] = record
+            self.customers[erp_id] = self._kept(record)
             try:
                 if self._rules.evaluate(record).keep:
                     self.eligible.add(erp_id)
             except RuleError:  # judged again per contact, where the failure quarantines the contact
                 pass
+
+    def _kept(self, record: Record) -> Record:
+        """The customer's record with the text that a handful of values repeat across customers (price level,
+        sales rep and their e-mail, locale) held once, not once a customer: each held record is otherwise the
+        same (`report` and `explain` judge it again, consultant rules on any field included)."""
+        share = self._shared.setdefault
+        values = list(record)
+        for at in _SHARED:
+            values[at] = share(values[at], values[at])
+        return Record._make(values)
 
     # -- contacts --------------------------------------------------------------------------------------------
     def records(self, contacts: Iterable[Contact]) -> Iterator[Record]:

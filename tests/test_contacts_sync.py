@@ -343,3 +343,32 @@ def test_switching_an_installation_to_contacts_is_a_planned_change_the_guard_pro
     assert (done.status, done.removed, done.created) == ("ok", 5, 5)
     assert set(firm.live()) == {(str(n), "1") for n in range(1, 6)}
     assert len(firm.rows(accounts, accounts.c.contact_id.is_(None), accounts.c.status == "removed")) == 5
+
+
+def test_the_customers_held_for_their_contacts_are_unchanged_and_share_their_repeated_text() -> None:
+    """The join holds every tagged customer's record while the contacts stream by (a million-customer ERP holds
+    two thirds of a million): each held record equals the row's, and text that customers repeat (price level,
+    sales rep and their e-mail, locale) is held once, not once a customer."""
+    from integrator.config import RulesConfig
+    from integrator.contacts import ContactJoin
+    from integrator.reconcile import Plan
+    from integrator.records import Record
+    from integrator.rules import build_customer_engine
+
+    def text(*parts: str) -> str:  # a new string object each time, as a driver hands out
+        return "".join(parts)
+
+    rows = [
+        Record(erp_id=str(n), name=f"Firma {n}", email=f"f{n}@example.pl", tags=frozenset({"b2b"}),
+               price_level=text("hurt", "owa"), sales_rep=text("Anna ", "Kępińska"),
+               sales_rep_email=text("anna@", "example.pl"), locale=text("p", "l"), origin=f"row {n}")
+        for n in range(1, 4)
+    ] + [Record(erp_id="9", name="Detal", email="d@example.pl", tags=frozenset({"detal"}))]  # fmt: skip
+    assert rows[0].price_level is not rows[1].price_level
+    join = ContactJoin(build_customer_engine(RulesConfig()), "b2b")
+    join.read_customers(iter(rows), Plan())
+    held = [join.customers[str(n)] for n in range(1, 4)]
+    assert held == rows[:3] and all(type(record) is Record for record in held)
+    for field in ("price_level", "sales_rep", "sales_rep_email", "locale"):
+        assert getattr(held[0], field) is getattr(held[1], field) is getattr(held[2], field), field
+    assert join.eligible == {"1", "2", "3"} and join.customers["9"].erp_id == ""  # the untagged placeholder
