@@ -26,6 +26,9 @@ from integrator.rules.reasons import DUPLICATE_ERP_ID, NO_ELIGIBLE_CONTACT
 __all__ = ["ContactJoin"]
 
 _SHARED = tuple(Record._fields.index(name) for name in ("price_level", "sales_rep", "sales_rep_email", "locale"))
+_SHARED_LIMIT = 10_000
+"""Distinct texts held for sharing at most: price levels, sales reps and locales are a handful, and a field that
+turns out unique per customer then stops costing a dict entry each."""
 
 
 class ContactJoin:
@@ -81,10 +84,15 @@ class ContactJoin:
         """The customer's record with the text that a handful of values repeat across customers (price level,
         sales rep and their e-mail, locale) held once, not once a customer: each held record is otherwise the
         same (`report` and `explain` judge it again, consultant rules on any field included)."""
-        share = self._shared.setdefault
+        shared = self._shared
         values = list(record)
         for at in _SHARED:
-            values[at] = share(values[at], values[at])
+            value = values[at]
+            held = shared.get(value)
+            if held is not None:
+                values[at] = held
+            elif len(shared) < _SHARED_LIMIT:  # an ERP whose reps are unique per customer gains nothing here
+                shared[value] = value
         return Record._make(values)
 
     # -- contacts --------------------------------------------------------------------------------------------

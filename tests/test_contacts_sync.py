@@ -372,3 +372,21 @@ def test_the_customers_held_for_their_contacts_are_unchanged_and_share_their_rep
     for field in ("price_level", "sales_rep", "sales_rep_email", "locale"):
         assert getattr(held[0], field) is getattr(held[1], field) is getattr(held[2], field), field
     assert join.eligible == {"1", "2", "3"} and join.customers["9"].erp_id == ""  # the untagged placeholder
+
+
+def test_text_unique_to_each_customer_stops_being_held_for_sharing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field that turns out unique per customer (a sales rep per customer, say) is not kept in the sharing table
+    beyond its limit, so it never costs more than holding the records alone; the records are the same."""
+    from integrator import contacts
+    from integrator.config import RulesConfig
+    from integrator.reconcile import Plan
+    from integrator.records import Record
+    from integrator.rules import build_customer_engine
+
+    monkeypatch.setattr(contacts, "_SHARED_LIMIT", 3)
+    rows = [Record(erp_id=str(n), name=None, email=None, tags=frozenset({"b2b"}), sales_rep=f"rep {n}")
+            for n in range(10)]  # fmt: skip
+    join = contacts.ContactJoin(build_customer_engine(RulesConfig()), "b2b")
+    join.read_customers(iter(rows), Plan())
+    assert [join.customers[str(n)] for n in range(10)] == rows
+    assert len(join._shared) == 3
