@@ -1,0 +1,192 @@
+"""A first sync into an empty PostgreSQL store builds the secondary indexes of accounts, their events and the
+outbox after its inserts, in one transaction (`Applier._load_in_bulk`): the store ends with the same accounts,
+mails and indexes as the batch by batch way, a record that fails still goes to quarantine alone, a reader holding
+the tables sends the run the batch way instead of queueing behind it, and a lost session leaves the store as it
+was, its indexes included. From `BULK_LOAD_MIN` creates on; lowered here so a test-sized ERP takes that way."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from support.crash import write_config
+from support.erp import SqliteErp, make_config
+from support.store_sessions import add_customers, before_call, end_sessions, hook
+
+import integrator.store.apply
+from integrator.cli import main
+from integrator.logs import configure_logging
+from integrator.store.apply import Applier
+from integrator.store.db import open_store
+from integrator.store.schema import account_events, accounts, outbox, quarantine
+
+pytestmark = pytest.mark.postgres
+
+CUSTOMERS = 1200
+BATCH = 300
+"""Four batches the batch way; one transaction the bulk way."""
+
+INDEXES = """
+SELECT indexname, indexdef FROM pg_indexes
+WHERE schemaname = current_schema() AND tablename IN ('accounts', 'account_events', 'outbox')
+ORDER BY indexname
+"""
+
+
+class Store:
+    """An ERP of `CUSTOMERS` customers, an empty PostgreSQL store, a config file for the CLI."""
+
+    def __init__(self, tmp: Path, pg_url: str) -> None:
+        self.erp = SqliteErp(tmp / "erp.db")
+        add_customers(self.erp, CUSTOMERS)
+        self.path = write_config(make_config(self.erp, pg_url, tmp, store={"batch_size": BATCH}))
+        self.engine = open_store(pg_url)
+        self.url = pg_url
+
+    def sync(self) -> tuple[int, dict[str, Any], str]:
+        """`integrator sync --json` in this process, so the lowered threshold holds: exit code, summary, stderr."""
+        done = CliRunner().invoke(main, ["sync", "--json", "--config", str(self.path)])
+        configure_logging()
+        assert done.exception is None or isinstance(done.exception, SystemExit), repr(done.exception)
+        return done.exit_code, json.loads(done.stdout), done.stderr
+
+    def indexes(self) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.exec_driver_sql(INDEXES)]
+
+    def count(self, table: sa.Table) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+    def assert_all_created(self, but: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Every customer but `but` has one live account, one `created` event and one activation mail."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(accounts.c.erp_id).where(accounts.c.live_key.is_not(None))).scalars()
+            assert sorted(map(int, ids)) == [n for n in range(1, CUSTOMERS + 1) if str(n) not in but]
+            kinds = conn.execute(sa.select(account_events.c.kind, sa.func.count()).group_by(account_events.c.kind))
+            assert dict(kinds.all()) == {"created": CUSTOMERS - len(but)}
+            mails = sa.select(outbox.c.kind, sa.func.count(sa.distinct(outbox.c.account_id))).group_by(outbox.c.kind)
+            assert conn.execute(mails).all() == [("activation", CUSTOMERS - len(but))]
+            assert self.count(outbox) == CUSTOMERS - len(but)
+
+
+@pytest.fixture
+def store(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setattr(integrator.store.apply, "BULK_LOAD_MIN", 1000)
+    return Store(tmp_path, pg_url)
+
+
+def _commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return hook(monkeypatch, integrator.store.apply, "apply.before_commit", lambda: None, at=None)
+
+
+def test_a_first_sync_builds_the_indexes_after_its_inserts(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One transaction for every create; the store has the same indexes as before, and they work: a second
+    sync finds every account by its key and changes nothing."""
+    indexes = store.indexes()
+    assert {name for name, _ in indexes} >= {"ux_accounts_live_login", "ux_accounts_live_key", "ix_outbox_status"}
+    reached = _commits(monkeypatch)
+    code, summary, stderr = store.sync()
+    assert (code, summary["status"], summary["created"], summary["mails_queued"]) == (0, "ok", CUSTOMERS, CUSTOMERS)
+    assert reached.count("apply.before_commit") == 1, "the creates were committed batch by batch"
+    assert store.indexes() == indexes
+    store.assert_all_created()
+    code, again, stderr = store.sync()
+    assert (code, again["created"], again["updated"], again["unchanged"]) == (0, 0, 0, CUSTOMERS), stderr[-2000:]
+
+
+def test_the_batch_way_below_the_threshold(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer creates than `BULK_LOAD_MIN`: a commit per batch, as on every other store."""
+    monkeypatch.setattr(integrator.store.apply, "BULK_LOAD_MIN", CUSTOMERS + 1)
+    reached = _commits(monkeypatch)
+    code, summary, _ = store.sync()
+    assert (code, summary["created"]) == (0, CUSTOMERS)
+    assert reached.count("apply.before_commit") == CUSTOMERS // BATCH
+    store.assert_all_created()
+
+
+def test_a_record_the_store_rejects_is_quarantined_alone(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A symbol too long for its column fails the bulk load: it rolls back whole (its dropped indexes come back),
+    and the batches then create everyone else and quarantine that one customer."""
+    store.erp.set(700, symbol="S" * 200)
+    indexes = store.indexes()
+    loads = before_call(monkeypatch, Applier, "_load_in_bulk", lambda: None, at=None)
+    code, summary, stderr = store.sync()
+    assert (code, summary["status"], summary["created"], summary["quarantined"]) == (3, "quarantined",
+                                                                                     CUSTOMERS - 1, 1)  # fmt: skip
+    assert loads == [1]
+    assert store.indexes() == indexes
+    store.assert_all_created(but={"700"})
+    with store.engine.connect() as conn:
+        [(erp_id, error)] = conn.execute(sa.select(quarantine.c.erp_id, quarantine.c.error)).all()
+    assert erp_id == "700" and "too long" in error
+
+
+def test_a_reader_of_the_tables_sends_the_sync_the_batch_way(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session in a transaction that read `accounts` (a portal request, a report) holds a lock the index drop
+    would wait for, and every later reader would queue behind that wait: the load gives up after its lock
+    timeout and the batches create the accounts while the reader goes on."""
+    reader = store.engine.connect()
+    reader.execute(sa.select(sa.func.count()).select_from(accounts))  # its transaction stays open
+    loads = before_call(monkeypatch, Applier, "_load_in_bulk", lambda: None, at=None)
+    reached = _commits(monkeypatch)
+    try:
+        code, summary, stderr = store.sync()
+        assert reader.in_transaction()  # held its lock all along, and reads on
+        assert reader.execute(sa.select(sa.func.count()).select_from(accounts)).scalar() == CUSTOMERS
+    finally:
+        reader.close()
+    assert (code, summary["status"], summary["created"]) == (0, "ok", CUSTOMERS), stderr[-2000:]
+    assert loads == [1] and reached.count("apply.before_commit") == CUSTOMERS // BATCH  # tried, then the batches
+    store.assert_all_created()
+
+
+def test_a_session_lost_in_the_load_leaves_the_store_as_it_was(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions ended just before the load's commit: nothing is created, every index is there, and the next
+    sync creates everyone once."""
+    indexes = store.indexes()
+    end = end_sessions(store.url)
+    reached = hook(monkeypatch, integrator.store.apply, "apply.before_commit", end, at=1)
+    code, summary, stderr = store.sync()
+    assert reached.count("apply.before_commit") == 1
+    assert (code, summary["status"], summary["created"]) == (1, "failed", 0), stderr[-2000:]
+    assert "the creates" in summary["message"]
+    store.engine.dispose()
+    assert (store.count(accounts), store.count(outbox), store.count(account_events)) == (0, 0, 0)
+    assert store.indexes() == indexes
+    monkeypatch.undo()
+    monkeypatch.setattr(integrator.store.apply, "BULK_LOAD_MIN", 1000)
+    code, again, stderr = store.sync()
+    assert (code, again["status"], again["created"]) == (0, "ok", CUSTOMERS), stderr[-2000:]
+    store.assert_all_created()
+
+
+def test_a_portal_reading_during_the_load_waits_and_then_sees_every_account(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that starts while the load holds the tables waits for its commit and then sees all of it, never a
+    part, nor a table without its indexes."""
+    seen: list[int] = []
+
+    def read_meanwhile() -> None:
+        with store.engine.connect() as conn:
+            seen.append(conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one())
+
+    readers: list[threading.Thread] = []
+
+    def start_reader() -> None:
+        thread = threading.Thread(target=read_meanwhile)
+        thread.start()
+        readers.append(thread)
+
+    hook(monkeypatch, integrator.store.apply, "apply.before_commit", start_reader, at=1)
+    code, summary, _ = store.sync()
+    for thread in readers:
+        thread.join(30)
+    assert (code, summary["created"]) == (0, CUSTOMERS)
+    assert seen == [CUSTOMERS]
