@@ -15,8 +15,9 @@ and an eligible customer none of whose contacts is (`no_eligible_contact`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from integrator.held_customers import HeldCustomers
 from integrator.identity import KEY_SEPARATOR, identity_key
 from integrator.reconcile import Plan, Quarantined, Rejection
 from integrator.records import Contact, Record
@@ -25,10 +26,8 @@ from integrator.rules.reasons import DUPLICATE_ERP_ID, NO_ELIGIBLE_CONTACT
 
 __all__ = ["ContactJoin"]
 
-_SHARED = tuple(Record._fields.index(name) for name in ("price_level", "sales_rep", "sales_rep_email", "locale"))
-_SHARED_LIMIT = 10_000
-"""Distinct texts held for sharing at most: price levels, sales reps and locales are a handful, and a field that
-turns out unique per customer then stops costing a dict entry each."""
+Skip = Callable[[str, str, frozenset[str]], bool]
+"""`Reconciler.skip`: (identity key, digest, tags) -> True when the row needs no record."""
 
 
 class ContactJoin:
@@ -37,10 +36,10 @@ class ContactJoin:
     def __init__(self, customer_rules: RuleEngine, tag: str, *, only: str | None = None) -> None:
         """`customer_rules`: the rules a customer itself meets (`build_customer_engine`); `tag`: the normalised
         access tag, given to a contact whose customer is unknown so that it is judged on its own reason."""
-        self.customers: dict[str, Record] = {}
-        """erp_id -> the customer's record, for every customer row that could be read; an untagged customer's is
-        one shared placeholder without fields (none of its contacts can be eligible, so none needs them): a third
-        of a million-customer ERP then costs a dict entry each."""
+        self.customers = HeldCustomers()
+        """erp_id -> the customer's record, for every customer row that could be read, held compactly; an untagged
+        customer's is one shared placeholder without fields (none of its contacts can be eligible, so none needs
+        them): a third of a million-customer ERP then costs a dict entry each."""
         self.unreadable: dict[str, str] = {}
         """erp_id -> why the customer's row could not be read (its contacts are quarantined)."""
         self.eligible: set[str] = set()
@@ -50,8 +49,6 @@ class ContactJoin:
         self._rules = customer_rules
         self._tag = frozenset({tag})
         self._untagged = Record(erp_id="", name=None, email=None, tags=frozenset())
-        self._shared: dict[str | None, str | None] = {}
-        """Each distinct text of the fields customers share, once (see `_kept`)."""
         self._only = only
 
     # -- customers -------------------------------------------------------------------------------------------
@@ -71,41 +68,49 @@ class ContactJoin:
                 plan.rejections.append(Rejection(erp_id, (DUPLICATE_ERP_ID,), record.origin))
                 continue
             if not self._tag <= record.tags:
-                self.customers[erp_id] = self._untagged
+                self.customers.place(erp_id, self._untagged)
                 continue
-            self.customers[erp_id] = self._kept(record)
+            self.customers.hold(erp_id, record)
             try:
                 if self._rules.evaluate(record).keep:
                     self.eligible.add(erp_id)
             except RuleError:  # judged again per contact, where the failure quarantines the contact
                 pass
 
-    def _kept(self, record: Record) -> Record:
-        """The customer's record with the text that a handful of values repeat across customers (price level,
-        sales rep and their e-mail, locale) held once, not once a customer: each held record is otherwise the
-        same (`report` and `explain` judge it again, consultant rules on any field included)."""
-        shared = self._shared
-        values = list(record)
-        for at in _SHARED:
-            value = values[at]
-            held = shared.get(value)
-            if held is not None:
-                values[at] = held
-            elif len(shared) < _SHARED_LIMIT:  # an ERP whose reps are unique per customer gains nothing here
-                shared[value] = value
-        return Record._make(values)
-
     # -- contacts --------------------------------------------------------------------------------------------
-    def records(self, contacts: Iterable[Contact]) -> Iterator[Record]:
-        """One record per contact (only the given customer's with `only`), keyed by (erp_id, contact_id)."""
-        only = self._only
-        for contact in contacts:
-            if only is not None and contact.erp_id != only:
-                continue
-            yield self.record_of(contact)
+    def records(self, contacts: Iterable[Contact], skip: Skip | None = None) -> Iterator[Record]:
+        """One record per contact (only the given customer's with `only`), keyed by (erp_id, contact_id).
 
-    def record_of(self, contact: Contact) -> Record:
-        """The record the reconciler judges for one contact."""
+        With `skip` (the reconciler's), a contact whose live account was last written from these very rows (its
+        customer's and its own: the digest of both, keyed by the config) is handed to `skip` instead and needs no
+        record: it is unchanged and, as it was then, eligible. Its customer counts as served."""
+        only = self._only
+        customers = self.customers
+        for contact in contacts:
+            erp_id = contact.erp_id
+            if only is not None and erp_id != only:
+                continue
+            customer = customers.get(erp_id)
+            if skip is not None and customer is not None and self._plain(contact):
+                digest = _digest(customer.digest, contact.digest)
+                key = identity_key(erp_id, contact.contact_id or "")
+                if digest and skip(key, digest, customer.tags):
+                    self.served.add(erp_id)
+                    continue
+            yield self.record_of(contact, customer)
+
+    def _plain(self, contact: Contact) -> bool:
+        """Whether `record_of` would add no problem of its own to the contact's record."""
+        return (
+            not contact.problems
+            and KEY_SEPARATOR not in contact.erp_id
+            and KEY_SEPARATOR not in (contact.contact_id or "")
+            and contact.erp_id not in self.unreadable
+        )
+
+    def record_of(self, contact: Contact, customer: Record | None = None) -> Record:
+        """The record the reconciler judges for one contact (`customer`: its customer's record, when looked up
+        already)."""
         erp_id, contact_id = contact.erp_id, contact.contact_id
         problems = contact.problems
         if KEY_SEPARATOR in erp_id or KEY_SEPARATOR in (contact_id or ""):
@@ -113,7 +118,8 @@ class ContactJoin:
         if erp_id in self.unreadable:
             problems = (*problems, f"its customer's row could not be read: {self.unreadable[erp_id]}")
         key = identity_key(erp_id, contact_id or "")
-        customer = self.customers.get(erp_id)
+        if customer is None:
+            customer = self.customers.get(erp_id)
         if customer is None:  # judged on its own: the customer's rules cannot apply to a customer that is not there
             customer = Record(erp_id=key, name=None, email=None, tags=self._tag)
         return customer._replace(

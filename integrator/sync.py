@@ -322,7 +322,7 @@ def _run(  # type: ignore[no-untyped-def]
         plan = reconciler.plan
         if contacts:
             join.read_customers(records, plan)
-            records = join.records(connector.contacts(digest_key=digest_key))
+            records = join.records(connector.contacts(digest_key=digest_key), skip=skip)
         skip.skip = reconciler.skip if progress is None else _counting(reconciler, progress)
         skip.count_left_out = reconciler.left_out
         for count, record in enumerate(records, 1):
