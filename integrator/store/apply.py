@@ -407,7 +407,7 @@ class Applier:
 
     def _create_batches(self, top: int) -> None:
         """The creates batch by batch, each batch its own transaction."""
-        # follow the staging order, and so the ascending order of the new ids: each batch writes
+        # Batches follow the staging order, and so the ascending order of the new ids: each batch writes
         # the right end of the id indexes, not pages all over them. Each batch's ids are written (and
         # committed) before it, so a batch that fails and is retried row by row still finds them.
         st = self.staging.table
