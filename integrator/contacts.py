@@ -90,53 +90,26 @@ class ContactJoin:
             erp_id = contact.erp_id
             if only is not None and erp_id != only:
                 continue
+            problems = self._problems(contact)
+            key = identity_key(erp_id, contact.contact_id or "")
             customer = customers.get(erp_id)
-            if skip is not None and customer is not None and self._plain(contact):
+            if customer is None:  # judged on its own: the customer's rules cannot apply to a customer not there
+                customer, digest = Record(erp_id=key, name=None, email=None, tags=self._tag), ""
+            else:
                 digest = _digest(customer.digest, contact.digest)
-                key = identity_key(erp_id, contact.contact_id or "")
-                if digest and skip(key, digest, customer.tags):
+                if skip is not None and digest and not problems and skip(key, digest, customer.tags):
                     self.served.add(erp_id)
                     continue
-            yield self.record_of(contact, customer)
+            yield _contact_record(contact, customer, key, problems, digest)
 
-    def _plain(self, contact: Contact) -> bool:
-        """Whether `record_of` would add no problem of its own to the contact's record."""
-        return (
-            not contact.problems
-            and KEY_SEPARATOR not in contact.erp_id
-            and KEY_SEPARATOR not in (contact.contact_id or "")
-            and contact.erp_id not in self.unreadable
-        )
-
-    def record_of(self, contact: Contact, customer: Record | None = None) -> Record:
-        """The record the reconciler judges for one contact (`customer`: its customer's record, when looked up
-        already)."""
-        erp_id, contact_id = contact.erp_id, contact.contact_id
+    def _problems(self, contact: Contact) -> tuple[str, ...]:
+        """The contact's problems, with those of its ids and of its customer's row."""
         problems = contact.problems
-        if KEY_SEPARATOR in erp_id or KEY_SEPARATOR in (contact_id or ""):
+        if KEY_SEPARATOR in contact.erp_id or KEY_SEPARATOR in (contact.contact_id or ""):
             problems = (*problems, "erp_id or contact_id contains U+001F")
-        if erp_id in self.unreadable:
-            problems = (*problems, f"its customer's row could not be read: {self.unreadable[erp_id]}")
-        key = identity_key(erp_id, contact_id or "")
-        if customer is None:
-            customer = self.customers.get(erp_id)
-        if customer is None:  # judged on its own: the customer's rules cannot apply to a customer that is not there
-            customer = Record(erp_id=key, name=None, email=None, tags=self._tag)
-        return customer._replace(
-            erp_id=key,
-            email=contact.email,
-            phone=contact.phone or customer.phone,
-            locale=contact.locale or customer.locale,
-            username=contact.username or customer.username,
-            attributes=_merged(customer.attributes, contact.attributes),
-            contact_id=contact_id,
-            contact_name=contact.name,
-            contact_active=contact.active,
-            access=contact.access,
-            problems=problems,
-            origin=contact.origin,
-            digest=_digest(customer.digest, contact.digest),
-        )
+        if contact.erp_id in self.unreadable:
+            problems = (*problems, f"its customer's row could not be read: {self.unreadable[contact.erp_id]}")
+        return problems
 
     # -- after the reconciler ----------------------------------------------------------------------------------
     def contact_eligible(self, key: str) -> None:
@@ -154,6 +127,25 @@ class ContactJoin:
             plan.rejected += 1
             plan.rejected_by_reason[NO_ELIGIBLE_CONTACT] += 1
             plan.rejections.append(Rejection(erp_id, (NO_ELIGIBLE_CONTACT,), self.customers[erp_id].origin))
+
+
+def _contact_record(contact: Contact, customer: Record, key: str, problems: tuple[str, ...], digest: str) -> Record:
+    """The record the reconciler judges for one contact: its customer's fields, its own, keyed by `key`."""
+    return customer._replace(
+        erp_id=key,
+        email=contact.email,
+        phone=contact.phone or customer.phone,
+        locale=contact.locale or customer.locale,
+        username=contact.username or customer.username,
+        attributes=_merged(customer.attributes, contact.attributes),
+        contact_id=contact.contact_id,
+        contact_name=contact.name,
+        contact_active=contact.active,
+        access=contact.access,
+        problems=problems,
+        origin=contact.origin,
+        digest=digest,
+    )
 
 
 def _merged(
