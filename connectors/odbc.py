@@ -29,7 +29,6 @@ from integrator.connectors.odbc_fetch import (
 from integrator.connectors.read_ahead import ReaderProcess
 from integrator.connectors.values import RowDigester
 from integrator.errors import ConfigError, SourceError
-from integrator.logs import get_logger
 from integrator.records import Contact, Record
 
 if TYPE_CHECKING:
@@ -85,22 +84,27 @@ class OdbcConnector:
         return self._contacts(digest_key)
 
     def _contacts(self, digest_key: bytes | None) -> Iterator[Contact]:
-        log = get_logger("integrator.connectors.odbc")
-        with self._fetch.open_contacts(log.warning) as (names, types, batches):
+        # Fetched by a reader process, as the customers are: pyodbc's fetch holds the GIL, and the sync joins
+        # and judges a contact while the reader fetches the next ones.
+        reading = ReaderProcess(self._source, None, self._retry_wait, digest_key, contacts=True)
+        try:
+            names, types = reading.columns()
             reader = self._fetch.contact_reader(names, types)
             convert = reader.convert
             number = 0
             if digest_key is None:
-                for batch in batches:
-                    for row in batch:
+                for batch in reading.batches():
+                    for row in batch.rows:
                         number += 1
                         yield convert(row, f"contacts row {number}")
                 return
             digest = RowDigester(reader.erp_id_position, digest_key, types).digest
-            for batch in batches:
-                for row in batch:
+            for batch in reading.batches():
+                for row, row_digest in zip(batch.rows, batch.digests or map(digest, batch.rows), strict=True):
                     number += 1
-                    yield convert(row, f"contacts row {number}", digest(row))
+                    yield convert(row, f"contacts row {number}", row_digest)
+        finally:
+            reading.close()
 
     def records(
         self,

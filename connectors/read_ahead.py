@@ -76,9 +76,12 @@ class ReaderProcess:
         retry_wait: float,
         digest_key: bytes | None = None,
         leave_out: str | None = None,
+        *,
+        contacts: bool = False,
     ) -> None:
         """`leave_out`: a normalised tag; rows with an erp_id whose tags lack it are not sent (see
-        `connectors.base.LeaveOut`), and their batch says which rows it kept."""
+        `connectors.base.LeaveOut`), and their batch says which rows it kept. `contacts`: read the contacts query
+        instead of the customer query (`only` and `leave_out` do not apply to it)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
         self._process = subprocess.Popen(
@@ -95,6 +98,7 @@ class ReaderProcess:
             "retry_wait": retry_wait,
             "digest_key": digest_key,
             "leave_out": leave_out,
+            "contacts": contacts,
             "parent": os.getpid(),
         }
         try:

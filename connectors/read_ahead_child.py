@@ -1,10 +1,11 @@
 """The ODBC reader process's side of `read_ahead`: fetch the result and stream it to the parent as frames.
 
 `run` (in a new interpreter, see `read_ahead._CHILD`) reads its job (the source config, `only`, the digest key,
-the tag rows must carry) from stdin and answers on stdout with frames: the result's columns, then batches of rows
-as tuples, then the end, or an error that says what went wrong in the same words the in-process fetch would use.
-Its warnings travel as frames too, and the parent logs them as its own. The process imports no logging library
-and nothing of the parent's side: it starts in a fraction of the time, and the parent waits for its first rows.
+the tag rows must carry, or that it reads the contacts query instead) from stdin and answers on stdout with
+frames: the result's columns, then batches of rows as tuples, then the end, or an error that says what went wrong
+in the same words the in-process fetch would use. Its warnings travel as frames too, and the parent logs them as
+its own. The process imports no logging library and nothing of the parent's side: it starts in a fraction of the
+time, and the parent waits for its first rows.
 
 This module is also the frame protocol both sides speak; the parent (`read_ahead`) imports it, never the reverse.
 """
@@ -143,7 +144,11 @@ def main() -> int:
     frames = _Frames(out, read_chunk(job["source"].fetch_size))
     try:
         fetch = OdbcFetch(job["source"], retry_wait=job["retry_wait"])
-        with fetch.open_result(job["only"], frames.warn) as (names, types, batches):
+        if job.get("contacts"):
+            result = fetch.open_contacts(frames.warn)
+        else:
+            result = fetch.open_result(job["only"], frames.warn)
+        with result as (names, types, batches):
             frames.send(COLUMNS, pickle.dumps((names, types)))
             key = job["digest_key"]
             digest = None if key is None else RowDigester(0, key, types).digest
