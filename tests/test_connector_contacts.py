@@ -119,6 +119,34 @@ def test_sqlite_contacts_carry_a_keyed_digest_of_their_raw_row(sqlite_erp: str) 
     assert {contact.digest for contact in connector.contacts()} == {""}
 
 
+def test_contacts_are_fetched_by_a_reader_process_that_ends_with_the_read(sqlite_erp: str) -> None:
+    """The contacts query runs in a reader process of its own, as the customer query does: while contacts are
+    handed out, the sync's process has a child reading them; stopping early (as `check` does) ends it."""
+    import itertools
+    import os
+
+    def readers() -> set[int]:
+        found = set()
+        for task in os.listdir(f"/proc/{os.getpid()}/task"):
+            children = Path(f"/proc/{os.getpid()}/task/{task}/children").read_text().split()
+            for pid in children:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                if b"read_ahead_child" in command:
+                    found.add(int(pid))
+        return found
+
+    before = readers()
+    contacts = make_connector(odbc_source(sqlite_erp)).contacts(digest_key=b"k")
+    first = next(contacts)
+    assert first.origin == "contacts row 1" and len(first.digest) == 16
+    started = readers() - before
+    assert len(started) == 1
+    assert list(itertools.islice(contacts, 1))[0].origin == "contacts row 2"
+    contacts.close()
+    (reader,) = started
+    assert not Path(f"/proc/{reader}").exists() or b"Z" in Path(f"/proc/{reader}/stat").read_bytes().split()[2]
+
+
 def test_sqlite_customers_read_username_and_attributes(sqlite_erp: str) -> None:
     """A customer's username column and its attributes in config order: Polish text, a 2,399-character comma
     list, a date, a flag, NULL and blank text (None); `attributes_json` is their canonical JSON."""
