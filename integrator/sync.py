@@ -46,6 +46,7 @@ from integrator.store.runs import (
 )
 from integrator.store.schema import run_actions
 from integrator.store.staging import Staging
+from integrator.store.wal import BackgroundCheckpoints
 
 __all__ = ["SyncResult", "run_sync"]
 
@@ -350,7 +351,6 @@ def _run(  # type: ignore[no-untyped-def]
             batch_size=config.store.batch_size,
         )
         writes = plan.creates + plan.updates + len(plan.removals)
-        applier.heartbeat = lambda: _heartbeat(applier, lock, progress, writes)
         # Each is a pass over the staging table: none at all when there is nothing of its kind.
         if plan.updates:
             applier.resolve_update_ids()
@@ -383,11 +383,13 @@ def _run(  # type: ignore[no-untyped-def]
         return result
     try:
         checkpoint("sync.before_apply")
-        applier.remove(plan.removals)
-        if plan.updates:
-            applier.update()
-        if plan.creates:
-            applier.create()
+        with BackgroundCheckpoints(conn) as wal:
+            applier.heartbeat = lambda: (_heartbeat(applier, lock, progress, writes), wal.kick())
+            applier.remove(plan.removals)
+            if plan.updates:
+                applier.update()
+            if plan.creates:
+                applier.create()
         record_rejections(conn, run_id, plan.rejections)
         applied = applier.result
         record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None, only=only)
