@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from integrator.store.db import open_store
@@ -44,6 +45,22 @@ def test_commits_leave_the_wal_to_the_thread_which_checkpoints_when_kicked(tmp_p
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
         assert conn.execute(sa.text("SELECT count(*) FROM filler")).scalar() == 20000
     assert not [t for t in threading.enumerate() if t.name == "wal-checkpoints"]
+    engine.dispose()
+
+
+def test_an_apply_failing_inside_keeps_its_transaction_uncommitted(tmp_path: Path) -> None:
+    """An exception out of the apply (Ctrl-C in the middle of a batch) must leave the batch in flight to the
+    rollback: closing the checkpoints restores the setting without committing anything."""
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE filler (n INTEGER PRIMARY KEY)")
+        conn.commit()
+        with pytest.raises(KeyboardInterrupt), BackgroundCheckpoints(conn):
+            conn.exec_driver_sql("INSERT INTO filler (n) VALUES (1)")
+            raise KeyboardInterrupt
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        conn.rollback()
+        assert conn.exec_driver_sql("SELECT count(*) FROM filler").scalar() == 0
     engine.dispose()
 
 

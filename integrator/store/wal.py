@@ -57,8 +57,9 @@ class BackgroundCheckpoints:
         self._thread = None
         try:
             self._conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {_DEFAULT_AUTOCHECKPOINT}")
-            self._conn.commit()
-        except sa.exc.DBAPIError:  # the run's session is gone: a new one starts with SQLite's default anyway
+            if kind is None:  # never commit for an apply that is failing: its batch in flight must roll back whole
+                self._conn.commit()
+        except sa.exc.SQLAlchemyError:  # the session is gone or must roll back first: not this setting's to report
             pass
 
     def _checkpoints(self) -> None:
