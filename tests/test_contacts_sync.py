@@ -484,3 +484,39 @@ def test_held_customers_take_a_few_hundred_bytes_each() -> None:
         tracemalloc.stop()
     assert per_customer < 400, per_customer
     assert held[keys[123]] == rows[123]
+
+
+@pytest.mark.parametrize(
+    "own",
+    [
+        {},
+        {"phone": "+48 600 100 200", "locale": "en", "username": "A-10", "attributes": (("region", "Łódź"),)},
+        {"attributes": (("region", None), ("vip", True))},
+    ],
+    ids=["from-the-customer", "its-own", "attributes-merged"],
+)
+def test_a_contact_record_is_its_customer_with_the_contact_s_own_fields(own: dict[str, Any]) -> None:
+    """`_contact_record` builds the record field by field in `Record`'s order: it equals the customer's record
+    with the contact's fields put in by name, whatever the contact has of its own."""
+    from decimal import Decimal
+
+    from integrator.contacts import _contact_record, _merged
+    from integrator.records import Contact, Record
+
+    customer = Record(
+        erp_id="7", name="Hurtownia Łódź", email="biuro@x.pl", tags=frozenset({"b2b"}), symbol="HL", tax_id="123",
+        phone="+48 42 1", price_level="A", discount=Decimal("5.00"), sales_rep="Anna", sales_rep_email="a@x.pl",
+        active=True, locale="pl", origin="row 7", digest="c" * 16, username="HURT-7",
+        attributes=(("region", "Bałuty"), ("vip", False)),
+    )  # fmt: skip
+    contact = Contact(erp_id="7", contact_id="70", email="k@x.pl", name="Kasia", active=False, access=True,
+                      origin="contacts row 3", **own)  # fmt: skip
+    expected = customer._replace(
+        erp_id="7\x1f70", email="k@x.pl", phone=contact.phone or customer.phone,
+        locale=contact.locale or customer.locale, username=contact.username or customer.username,
+        attributes=_merged(customer.attributes, contact.attributes), contact_id="70", contact_name="Kasia",
+        contact_active=False, access=True, problems=("p",), origin="contacts row 3", digest="d" * 16,
+    )  # fmt: skip
+    built = _contact_record(contact, customer, "7\x1f70", ("p",), "d" * 16)
+    assert built == expected and type(built) is Record
+    assert built._asdict() == expected._asdict()
