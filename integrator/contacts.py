@@ -15,8 +15,9 @@ and an eligible customer none of whose contacts is (`no_eligible_contact`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
+from integrator.connectors.base import SkipUnchanged
 from integrator.held_customers import HeldCustomers
 from integrator.identity import KEY_SEPARATOR, identity_key
 from integrator.reconcile import Plan, Quarantined, Rejection
@@ -25,9 +26,6 @@ from integrator.rules.engine import RuleEngine, RuleError
 from integrator.rules.reasons import DUPLICATE_ERP_ID, NO_ELIGIBLE_CONTACT
 
 __all__ = ["ContactJoin"]
-
-Skip = Callable[[str, str, frozenset[str]], bool]
-"""`Reconciler.skip`: (identity key, digest, tags) -> True when the row needs no record."""
 
 
 class ContactJoin:
@@ -78,7 +76,7 @@ class ContactJoin:
                 pass
 
     # -- contacts --------------------------------------------------------------------------------------------
-    def records(self, contacts: Iterable[Contact], skip: Skip | None = None) -> Iterator[Record]:
+    def records(self, contacts: Iterable[Contact], skip: SkipUnchanged | None = None) -> Iterator[Record]:
         """One record per contact (only the given customer's with `only`), keyed by (erp_id, contact_id).
 
         With `skip` (the reconciler's), a contact whose live account was last written from these very rows (its
