@@ -1,6 +1,6 @@
-"""A first sync into an empty PostgreSQL store builds the secondary indexes of accounts, their events and the
-outbox after its inserts, in one transaction (`Applier._load_in_bulk`): the store ends with the same accounts,
-mails and indexes as the batch by batch way, a record that fails still goes to quarantine alone, a reader holding
+"""A first sync into an empty PostgreSQL store builds the indexes and primary keys of accounts, their events and
+the outbox after its inserts, in one transaction (`Applier._load_in_bulk`): the store ends with the same accounts,
+mails, indexes and keys as the batch by batch way, a record that fails still goes to quarantine alone, a reader holding
 the tables sends the run the batch way instead of queueing behind it, and a lost session leaves the store as it
 was, its indexes included. From `BULK_LOAD_MIN` creates on; lowered here so a test-sized ERP takes that way."""
 
@@ -37,6 +37,12 @@ WHERE schemaname = current_schema() AND tablename IN ('accounts', 'account_event
 ORDER BY indexname
 """
 
+KEYS = """
+SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE contype IN ('p', 'f') AND connamespace = current_schema()::regnamespace
+ORDER BY 1, 2
+"""
+
 
 class Store:
     """An ERP of `CUSTOMERS` customers, an empty PostgreSQL store, a config file for the CLI."""
@@ -58,6 +64,11 @@ class Store:
     def indexes(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.exec_driver_sql(INDEXES)]
+
+    def keys(self) -> list[tuple[str, str, str]]:
+        """The primary and foreign keys of every table, as the store has them."""
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.exec_driver_sql(KEYS)]
 
     def count(self, table: sa.Table) -> int:
         with self.engine.connect() as conn:
@@ -86,15 +97,37 @@ def _commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_a_first_sync_builds_the_indexes_after_its_inserts(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One transaction for every create; the store has the same indexes as before, and they work: a second
-    sync finds every account by its key and changes nothing."""
-    indexes = store.indexes()
+    """One transaction for every create; the store has the same indexes and keys as before (the primary keys
+    and the foreign keys that point at them are dropped for the load too), and they work: a second sync finds
+    every account by its key and changes nothing, and the keys refuse what they should."""
+    indexes, keys = store.indexes(), store.keys()
     assert {name for name, _ in indexes} >= {"ux_accounts_live_login", "ux_accounts_live_key", "ix_outbox_status"}
+    named = {(table, name) for table, name, _ in keys}
+    assert named >= {("accounts", "accounts_pkey"), ("account_secrets", "account_secrets_account_id_fkey")}
     reached = _commits(monkeypatch)
-    code, summary, stderr = store.sync()
+    statements: list[str] = []
+    listen = (sa.engine.Engine, "before_cursor_execute", lambda conn, cursor, sql, *_: statements.append(sql))
+    sa.event.listen(*listen)
+    try:
+        code, summary, stderr = store.sync()
+    finally:
+        sa.event.remove(*listen)
     assert (code, summary["status"], summary["created"], summary["mails_queued"]) == (0, "ok", CUSTOMERS, CUSTOMERS)
     assert reached.count("apply.before_commit") == 1, "the creates were committed batch by batch"
+    dropped = {sql.split()[-1] for sql in statements if "DROP CONSTRAINT" in sql}
+    assert dropped == {"accounts_pkey", "account_events_pkey", "outbox_pkey", "account_secrets_account_id_fkey"}
     assert store.indexes() == indexes
+    assert store.keys() == keys
+    with store.engine.connect() as conn:
+        some = conn.execute(sa.select(accounts).limit(1)).mappings().one()
+        with pytest.raises(sa.exc.IntegrityError, match="accounts_pkey"):
+            conn.execute(accounts.insert().values({**some, "live_login": None, "live_key": None}))
+        conn.rollback()
+        with pytest.raises(sa.exc.IntegrityError, match="account_secrets_account_id_fkey"):
+            conn.exec_driver_sql(
+                "INSERT INTO account_secrets (account_id, kind, secret_hash, created_at, expires_at)"
+                " VALUES ('no-such-account', 'activation_link', 'x', now(), now())"
+            )
     store.assert_all_created()
     code, again, stderr = store.sync()
     assert (code, again["created"], again["updated"], again["unchanged"]) == (0, 0, 0, CUSTOMERS), stderr[-2000:]
@@ -114,13 +147,13 @@ def test_a_record_the_store_rejects_is_quarantined_alone(store: Store, monkeypat
     """A symbol too long for its column fails the bulk load: it rolls back whole (its dropped indexes come back),
     and the batches then create everyone else and quarantine that one customer."""
     store.erp.set(700, symbol="S" * 200)
-    indexes = store.indexes()
+    indexes, keys = store.indexes(), store.keys()
     loads = before_call(monkeypatch, Applier, "_load_in_bulk", lambda: None, at=None)
     code, summary, stderr = store.sync()
     assert (code, summary["status"], summary["created"], summary["quarantined"]) == (3, "quarantined",
                                                                                      CUSTOMERS - 1, 1)  # fmt: skip
     assert loads == [1]
-    assert store.indexes() == indexes
+    assert store.indexes() == indexes and store.keys() == keys
     store.assert_all_created(but={"700"})
     with store.engine.connect() as conn:
         [(erp_id, error)] = conn.execute(sa.select(quarantine.c.erp_id, quarantine.c.error)).all()
@@ -149,7 +182,7 @@ def test_a_reader_of_the_tables_sends_the_sync_the_batch_way(store: Store, monke
 def test_a_session_lost_in_the_load_leaves_the_store_as_it_was(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sessions ended just before the load's commit: nothing is created, every index is there, and the next
     sync creates everyone once."""
-    indexes = store.indexes()
+    indexes, keys = store.indexes(), store.keys()
     end = end_sessions(store.url)
     reached = hook(monkeypatch, integrator.store.apply, "apply.before_commit", end, at=1)
     code, summary, stderr = store.sync()
@@ -158,7 +191,7 @@ def test_a_session_lost_in_the_load_leaves_the_store_as_it_was(store: Store, mon
     assert "the creates" in summary["message"]
     store.engine.dispose()
     assert (store.count(accounts), store.count(outbox), store.count(account_events)) == (0, 0, 0)
-    assert store.indexes() == indexes
+    assert store.indexes() == indexes and store.keys() == keys
     monkeypatch.undo()
     monkeypatch.setattr(integrator.store.apply, "BULK_LOAD_MIN", 1000)
     code, again, stderr = store.sync()
