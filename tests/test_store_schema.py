@@ -53,7 +53,7 @@ def _everything(engine: sa.Engine) -> dict[str, object]:
 
 def test_a_new_store_is_created_as_the_migrations_would_build_it(store_url: str) -> None:
     """A first run creates an empty store from the table definitions and stamps it (no Alembic loaded, no
-    migration run); that store is the one the seven migrations build, to the last column comment, index and
+    migration run); that store is the one the migrations build, to the last column comment, index and
     seeded row, on every backend, and a later migration goes on from its stamp."""
     created = open_store(store_url)
     with created.connect() as conn:
@@ -184,4 +184,46 @@ def test_logins_and_keys_are_compared_exactly_on_every_store(store_url: str) -> 
         found = conn.execute(sa.select(accounts.c.id).where(accounts.c.live_login == "jan@cafe.pl")).scalars().all()
         keyed = conn.execute(sa.select(accounts.c.id).where(accounts.c.live_key == "a1")).scalars().all()
     assert (found, keyed) == (["b"], ["b"])
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_existing_postgresql_store_compares_its_keys_in_the_c_collation(pg_url: str) -> None:
+    """Migration 0008 moves a PostgreSQL store's ids, logins, keys and outbox codes to the "C" collation (cheaper
+    comparisons and index builds; equality is the same): its rows stay, the foreign key of `account_secrets` still
+    refuses an unknown account, and the indexes are used for lookups as before."""
+    engine = open_store(pg_url, upgrade=False)
+    with engine.begin() as conn:
+        from alembic import command
+
+        command.upgrade(_alembic_config(conn), "0007")
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(accounts.insert().values(
+            id="a", erp_id="E1", login="jan@café.pl", live_login="jan@café.pl", live_erp_id="E1", live_key="E1",
+            status="active", blocked=False, must_change_password=False, fingerprint="0" * 16, created_at=now,
+            updated_at=now,
+        ))  # fmt: skip
+        conn.exec_driver_sql(
+            "INSERT INTO account_secrets (account_id, kind, secret_hash, created_at, expires_at)"
+            " VALUES ('a', 'activation_link', 'x', now(), now())"
+        )
+    migrate(engine)
+    collated = """SELECT table_name || '.' || column_name FROM information_schema.columns
+                  WHERE table_schema = current_schema() AND collation_name = 'C' ORDER BY 1"""
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(collated).scalars().all() == [
+            "account_events.account_id", "account_secrets.account_id", "accounts.erp_id", "accounts.id",
+            "accounts.live_erp_id", "accounts.live_key", "accounts.live_login", "accounts.login",
+            "impersonations.account_id", "outbox.account_id", "outbox.kind", "outbox.status",
+        ]  # fmt: skip
+        assert conn.execute(sa.select(accounts.c.id).where(accounts.c.live_login == "jan@café.pl")).scalar() == "a"
+        conn.exec_driver_sql("SET enable_seqscan = off")  # one row: only so is the index's use shown
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN SELECT id FROM accounts WHERE live_key = 'E1'").scalars())
+        assert "ux_accounts_live_key" in plan
+        with pytest.raises(sa.exc.IntegrityError, match="account_secrets_account_id_fkey"):
+            conn.exec_driver_sql(
+                "INSERT INTO account_secrets (account_id, kind, secret_hash, created_at, expires_at)"
+                " VALUES ('b', 'activation_link', 'x', now(), now())"
+            )
     engine.dispose()
