@@ -33,7 +33,7 @@ from integrator.reconcile import Plan, Reconciler
 from integrator.rules import build_contact_engine, build_customer_engine, build_engine
 from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME
 from integrator.rules.tag import normalize_tag
-from integrator.store.apply import Applier, ApplyResult
+from integrator.store.apply import Applier, ApplyResult, loads_in_bulk
 from integrator.store.db import open_store
 from integrator.store.disconnect import is_disconnect, lost
 from integrator.store.ledger import StoreLookups, has_live_accounts, load_live_ledger
@@ -335,7 +335,7 @@ def _run(  # type: ignore[no-untyped-def]
                 if lock is not None:
                     lock.renew()
         staging.flush()
-        if not dry_run and staging.creates:
+        if not dry_run and staging.creates and not loads_in_bulk(conn, staging.creates):
             staging.start_minting()  # the new ids are made while the plan is settled and applied
         plan = reconciler.finish()
         if contacts:

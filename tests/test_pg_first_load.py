@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,10 @@ def test_a_first_sync_builds_the_indexes_after_its_inserts(store: Store, monkeyp
     assert dropped == {"accounts_pkey", "account_events_pkey", "outbox_pkey", "account_secrets_account_id_fkey"}
     assert store.indexes() == indexes
     assert store.keys() == keys
+    with store.engine.connect() as conn:  # the store drew the ids: random (version 4) UUIDs, each its own
+        ids = conn.execute(sa.select(accounts.c.id)).scalars().all()
+    assert len({uuid.UUID(i) for i in ids}) == CUSTOMERS and {uuid.UUID(i).version for i in ids} == {4}
+    assert all(str(uuid.UUID(i)) == i for i in ids)
     with store.engine.connect() as conn:
         some = conn.execute(sa.select(accounts).limit(1)).mappings().one()
         with pytest.raises(sa.exc.IntegrityError, match="accounts_pkey"):

@@ -36,7 +36,7 @@ from integrator.store.db import write_lock_now
 from integrator.store.schema import account_events, accounts, outbox
 from integrator.store.staging import IDENTITY_FIELDS, STAGED_FIELDS, Staging
 
-__all__ = ["ApplyResult", "Applier"]
+__all__ = ["ApplyResult", "Applier", "loads_in_bulk"]
 
 SYNC_ACTOR = "sync"
 
@@ -81,6 +81,17 @@ class ApplyResult:
     removed: int = 0
     mails_queued: int = 0
     failed: list[Quarantined] = field(default_factory=list)
+
+
+def loads_in_bulk(connection: sa.Connection, creates: int) -> bool:
+    """Whether a run with `creates` creates fills an empty PostgreSQL store with at least `BULK_LOAD_MIN`
+    accounts (a first sync): its creates are then one bulk load (`Applier._load_in_bulk`), which needs no
+    minted ids."""
+    if connection.dialect.name != "postgresql" or creates < BULK_LOAD_MIN:
+        return False
+    empty = connection.execute(sa.select(~sa.exists(sa.select(accounts.c.id)))).scalar()
+    connection.commit()
+    return bool(empty)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -380,23 +391,13 @@ class Applier:
         st = self.staging.table
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
         try:
-            if self._loads_in_bulk():
-                # Every id first, committed: a load that falls back to the batches must still find them.
-                self.staging.ids_through(self.staging.creates)
-                self.conn.commit()
+            if loads_in_bulk(self.conn, self.staging.creates):
+                # The batches mint the ids they need if the load falls back to them.
                 self._transaction("the creates", lambda: self._load_in_bulk(top), lambda: self._create_batches(top))
             else:
                 self._create_batches(top)
         finally:
             self.staging.stop_minting()
-
-    def _loads_in_bulk(self) -> bool:
-        """Whether this run fills an empty PostgreSQL store with at least `BULK_LOAD_MIN` accounts (a first sync)."""
-        if self.conn.dialect.name != "postgresql" or self.staging.creates < BULK_LOAD_MIN:
-            return False
-        empty = self.conn.execute(sa.select(~sa.exists(sa.select(accounts.c.id)))).scalar()
-        self.conn.commit()
-        return bool(empty)
 
     def _load_in_bulk(self, top: int) -> None:
         """A first sync's creates in one transaction that builds the indexes of the three tables it fills after
@@ -416,7 +417,7 @@ class Applier:
         for table, name, _ in keys:
             self.conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
         for low in range(0, top, self.batch_size):
-            self._create_range(low, low + self.batch_size)
+            self._create_range(low, low + self.batch_size, store_draws_ids=True)
             self.heartbeat()
         for table, name, definition in reversed(keys):
             self.conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
@@ -440,15 +441,19 @@ class Applier:
                 lambda lo=low, hi=high: self._create_each(lo, hi),
             )
 
-    def _create_range(self, low: int, high: int) -> None:
+    def _create_range(self, low: int, high: int, *, store_draws_ids: bool = False) -> None:
+        """The creates staged in (low, high]; with `store_draws_ids` (PostgreSQL) each new id is drawn by the
+        store (`gen_random_uuid()`, a version 4 UUID, as `identities` draws them) instead of taken from the ids
+        minted for the run: for a bulk load, whose keys are built after its inserts, their order buys nothing."""
         st, ids = self.staging.table, self.staging.new_ids
         where = sa.and_(st.c.action.in_(("create", "readd")), st.c.seq > low, st.c.seq <= high)
         erp_id = sa.func.coalesce(st.c.customer_id, st.c.erp_id) if self.staging.extended else st.c.erp_id
         copied = (*STAGED_FIELDS, *(IDENTITY_FIELDS if self.staging.extended else ()))
         recipient = sa.func.coalesce(st.c.email, st.c.login) if self.staging.extended else st.c.login
+        new_id = sa.cast(sa.func.gen_random_uuid(), sa.Text) if store_draws_ids else ids.c.id
         rows = (
             sa.select(
-                ids.c.id.label("new_id"),
+                new_id.label("new_id"),
                 erp_id.label("erp_id"),
                 st.c.erp_id.label("key"),
                 st.c.action,
@@ -457,7 +462,7 @@ class Applier:
                 *(_typed(st.c[f]).label(f) for f in copied),
                 recipient.label("recipient"),
             )
-            .select_from(st.join(ids, ids.c.create_seq == st.c.create_seq))
+            .select_from(st if store_draws_ids else st.join(ids, ids.c.create_seq == st.c.create_seq))
             .where(where)
         )
         now = utcnow()
