@@ -7,6 +7,7 @@ was, its indexes included. From `BULK_LOAD_MIN` creates on; lowered here so a te
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -228,3 +229,38 @@ def test_a_portal_reading_during_the_load_waits_and_then_sees_every_account(
         thread.join(30)
     assert (code, summary["created"]) == (0, CUSTOMERS)
     assert seen == [CUSTOMERS]
+
+
+def test_a_first_load_of_contacts_with_usernames(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk load of contacts' accounts whose logins are usernames: each account is its customer's, for its
+    contact, under its username, and its activation mail goes to the contact's e-mail, not to the username."""
+    monkeypatch.setattr(integrator.store.apply, "BULK_LOAD_MIN", 1000)
+    erp = SqliteErp(tmp_path / "erp.db")
+    add_customers(erp, CUSTOMERS)
+    db = sqlite3.connect(erp.path)
+    with db:
+        db.executemany(
+            "INSERT INTO contacts (erp_id, contact_id, email, name, username) VALUES (?, 7, ?, 'Anna', ?)",
+            [(n, f"Anna.{n}@Example.pl", f"anna-{n}") for n in range(1, CUSTOMERS + 1)],
+        )
+    db.close()
+    config = make_config(erp, pg_url, tmp_path, source=erp.contacts_source(), accounts={"login": "username"})
+    path = write_config(config)
+    loads = before_call(monkeypatch, Applier, "_load_in_bulk", lambda: None, at=None)
+    done = CliRunner().invoke(main, ["sync", "--json", "--config", str(path)])
+    configure_logging()
+    summary = json.loads(done.stdout)
+    assert (done.exit_code, summary["created"], summary["mails_queued"], loads) == (0, CUSTOMERS, CUSTOMERS, [1])
+    engine = open_store(pg_url)
+    with engine.connect() as conn:
+        mailed = conn.execute(
+            sa.select(accounts.c.erp_id, accounts.c.contact_id, accounts.c.login, accounts.c.live_key,
+                      outbox.c.recipient, account_events.c.erp_id, account_events.c.kind)
+            .join(outbox, outbox.c.account_id == accounts.c.id)
+            .join(account_events, account_events.c.account_id == accounts.c.id)
+        ).all()  # fmt: skip
+    engine.dispose()
+    assert sorted(mailed, key=lambda row: int(row[0])) == [
+        (str(n), "7", f"anna-{n}", f"{n}\x1f7", f"anna.{n}@example.pl", str(n), "created")
+        for n in range(1, CUSTOMERS + 1)
+    ]
