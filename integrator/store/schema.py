@@ -62,7 +62,7 @@ def exact(length: int, *, mariadb: bool = False) -> TypeEngine[str]:
     and sorts it for an index without abbreviated keys. Ids, ERP ids, logins and codes are only ever compared for
     equality or grouped, never sorted for people, and equality is the same in every deterministic collation: "C"
     changes no answer and makes every lookup, join and index build on them cheaper (a first sync of 620,790
-    accounts: 3 s less of the server's CPU, its apply 14.1-15.7 s -> 10.8-13.3 s). MariaDB's default collation
+    accounts: 1.4-3 s less of the server's CPU, its apply 12.8-14.1 s -> 11.6-12.3 s). MariaDB's default collation
     would take `café` for `cafe` and `A` for `a`, so logins and identity keys, whose unique indexes must tell
     such values apart, are `utf8mb4_bin` there."""
     kind: TypeEngine[str] = String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
