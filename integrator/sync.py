@@ -335,7 +335,8 @@ def _run(  # type: ignore[no-untyped-def]
                 if lock is not None:
                     lock.renew()
         staging.flush()
-        if not dry_run and staging.creates and not loads_in_bulk(conn, staging.creates):
+        bulk_load = not dry_run and loads_in_bulk(conn, staging.creates)  # a bulk load mints no ids
+        if not dry_run and staging.creates and not bulk_load:
             staging.start_minting()  # the new ids are made while the plan is settled and applied
         plan = reconciler.finish()
         if contacts:
@@ -349,6 +350,7 @@ def _run(  # type: ignore[no-untyped-def]
             readd=config.accounts.readd,
             removal_notice=config.mail.send_removal_notice,
             batch_size=config.store.batch_size,
+            bulk_load=bulk_load,
         )
         writes = plan.creates + plan.updates + len(plan.removals)
         # Each is a pass over the staging table: none at all when there is nothing of its kind.

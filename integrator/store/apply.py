@@ -44,25 +44,28 @@ BULK_LOAD_MIN = 100_000
 """Creates from which a first sync into an empty PostgreSQL store builds its indexes after its inserts
 (`Applier._load_in_bulk`); below it, the batches' index maintenance costs little."""
 
-_SECONDARY_INDEXES = """
+_LOADED_TABLES = "(to_regclass('accounts'), to_regclass('account_events'), to_regclass('outbox'))"
+"""The tables a first sync's bulk load fills, as a SQL list of their oids."""
+
+_SECONDARY_INDEXES = f"""
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_get_indexdef(i.indexrelid)
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE i.indrelid IN (to_regclass('accounts'), to_regclass('account_events'), to_regclass('outbox'))
+WHERE i.indrelid IN {_LOADED_TABLES}
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
 ORDER BY c.relname
 """
 """The indexes of the tables a first sync fills that no constraint (a primary key, a foreign key's target)
 stands on, each with the statement that builds it again, as the store has them (names, columns, uniqueness)."""
 
-_KEYS = """
+_KEYS = f"""
 SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname), quote_ident(k.conname), pg_get_constraintdef(k.oid)
 FROM pg_constraint k
 JOIN pg_class t ON t.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
 CROSS JOIN LATERAL (VALUES (CASE k.contype WHEN 'p' THEN k.conrelid WHEN 'f' THEN k.confrelid END)) AS key_of(rel)
-WHERE key_of.rel IN (to_regclass('accounts'), to_regclass('account_events'), to_regclass('outbox'))
+WHERE key_of.rel IN {_LOADED_TABLES}
 ORDER BY k.contype = 'p', t.relname, k.conname
 """
 """The primary keys of those tables and the foreign keys that point at them (these first, since they stand on
@@ -126,7 +129,9 @@ class Applier:
         removal_notice: bool = False,
         batch_size: int = 100_000,
         heartbeat: Callable[[], None] = lambda: None,
+        bulk_load: bool = False,
     ) -> None:
+        """`bulk_load`: the creates fill an empty PostgreSQL store (`loads_in_bulk`, asked once by the run)."""
         self.conn = connection
         self.staging = staging
         self.run_id = run_id
@@ -134,6 +139,7 @@ class Applier:
         self.removal_notice = removal_notice
         self.batch_size = batch_size
         self.heartbeat = heartbeat
+        self.bulk_load = bulk_load
         self.result = ApplyResult()
         self.fields: tuple[str, ...] = (*STAGED_FIELDS, *(IDENTITY_FIELDS if staging.extended else ()))
         """The account columns a staged row carries (besides login and fingerprint)."""
@@ -391,7 +397,7 @@ class Applier:
         st = self.staging.table
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
         try:
-            if loads_in_bulk(self.conn, self.staging.creates):
+            if self.bulk_load:
                 # The batches mint the ids they need if the load falls back to them.
                 self._transaction("the creates", lambda: self._load_in_bulk(top), lambda: self._create_batches(top))
             else:
