@@ -33,9 +33,10 @@ from integrator.reconcile import Plan, Reconciler
 from integrator.rules import build_contact_engine, build_customer_engine, build_engine
 from integrator.rules.reasons import DUPLICATE_EMAIL, DUPLICATE_USERNAME
 from integrator.rules.tag import normalize_tag
-from integrator.store.apply import Applier, ApplyResult, loads_in_bulk
+from integrator.store.apply import Applier, ApplyResult, LoadAbandoned, loads_in_bulk
 from integrator.store.db import open_store
 from integrator.store.disconnect import is_disconnect, lost
+from integrator.store.early_load import LoadWhileReading
 from integrator.store.ledger import StoreLookups, has_live_accounts, load_live_ledger
 from integrator.store.lock import SyncLock
 from integrator.store.runs import (
@@ -246,10 +247,17 @@ def run_sync(
             run_id = None if dry_run else start_run(conn, "only" if only else trigger)
             structlog.contextvars.bind_contextvars(run_id=run_id)
             try:
-                result = _reading_again(config)(
-                    _run, conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress,
-                    catch_unexpected,
-                )  # fmt: skip
+                try:
+                    result = _reading_again(config)(
+                        _run, conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only,
+                        progress, catch_unexpected, True,
+                    )  # fmt: skip
+                except LoadAbandoned as abandoned:  # nothing applied: read again, and load after the read
+                    log.warning("sync_reading_again", reason=str(abandoned), attempt=2)
+                    result = _reading_again(config)(
+                        _run, conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only,
+                        progress, catch_unexpected, False,
+                    )  # fmt: skip
             except _ReadInterrupted as interrupted:  # on every attempt: nothing was applied
                 result = _failed(conn, SyncResult(run_id=run_id, status="failed"), interrupted.lost)
             finally:
@@ -280,11 +288,13 @@ def reading_key(config: Config) -> bytes:
 
 
 def _run(  # type: ignore[no-untyped-def]
-    conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress, catch_unexpected
-) -> SyncResult:
+    conn, config, connector, rules, run_id, lock, dry_run, allow_mass_removal, only, progress, catch_unexpected,
+    load_while_reading,
+) -> SyncResult:  # fmt: skip
     log.info("sync_started", source=connector.describe(), dry_run=dry_run, only=only)
     started = time.perf_counter()
     plan = Plan()
+    loader: LoadWhileReading | None = None
     try:
         # Asked for first: a connector may start reading now, while the ledger loads.
         skip = _LateSkip()
@@ -309,11 +319,22 @@ def _run(  # type: ignore[no-untyped-def]
         username = config.accounts.login == "username"
         staging = Staging(conn, extended=contacts or username or bool(config.source.attributes), username=username)
         conn.commit()
+        applier = Applier(
+            conn,
+            staging,
+            run_id=run_id or 0,
+            readd=config.accounts.readd,
+            removal_notice=config.mail.send_removal_notice,
+            batch_size=config.store.batch_size,
+        )
+        lookups = StoreLookups(conn.engine, ledger)
+        if load_while_reading and not dry_run and not ledger:
+            staging.loader = loader = LoadWhileReading(applier, lookups)
         reconciler = Reconciler(
             ledger,
             rules,
             staging.stage,
-            lookups=StoreLookups(conn.engine, ledger),
+            lookups=lookups,
             scope=only,
             tag=None if contacts else normalize_tag(config.rules.tag),
             login=login_function(config.accounts.login),
@@ -335,23 +356,21 @@ def _run(  # type: ignore[no-untyped-def]
                 if lock is not None:
                     lock.renew()
         staging.flush()
-        bulk_load = not dry_run and loads_in_bulk(conn, staging.creates)  # a bulk load mints no ids
+        if loader is not None:
+            loader.wait()
+        early = applier.loading  # the bulk load began during the read: its transaction stays open until it ends
+        bulk_load = early or (not dry_run and loads_in_bulk(conn, staging.creates))  # a bulk load mints no ids
         if not dry_run and staging.creates and not bulk_load:
             staging.start_minting()  # the new ids are made while the plan is settled and applied
         plan = reconciler.finish()
         if contacts:
             join.report_without_contact(plan)
         staging.drop_erp_ids(sorted(plan.unstaged))
-        conn.commit()
-        applier = Applier(
-            conn,
-            staging,
-            run_id=run_id or 0,
-            readd=config.accounts.readd,
-            removal_notice=config.mail.send_removal_notice,
-            batch_size=config.store.batch_size,
-            bulk_load=bulk_load,
-        )
+        if early:
+            applier.unload(sorted(plan.unstaged))
+        else:
+            conn.commit()
+        applier.bulk_load = bulk_load
         writes = plan.creates + plan.updates + len(plan.removals)
         # Each is a pass over the staging table: none at all when there is nothing of its kind.
         if plan.updates:
@@ -370,6 +389,11 @@ def _run(  # type: ignore[no-untyped-def]
             finish_run(conn, run_id, "refused", _counts(result), _summary(result), error=str(refusal))
         return result
     except BaseException as exc:
+        if loader is not None:
+            loader.stop()
+        if isinstance(exc, LoadAbandoned):
+            _reset(conn)
+            raise
         failure = _store_lost(conn, "the read", exc)
         if failure is not None:  # nothing applied yet: `run_sync` reads again on a new session
             _reset(conn)
@@ -396,6 +420,9 @@ def _run(  # type: ignore[no-untyped-def]
         applied = applier.result
         record_quarantine(conn, run_id, list(plan.quarantined) + applied.failed, full_run=only is None, only=only)
     except BaseException as exc:
+        if isinstance(exc, LoadAbandoned):
+            _reset(conn)
+            raise
         # The batch in flight rolled back whole; what earlier batches committed stays, and the next run goes on.
         failure = _store_lost(conn, "the apply", exc) or exc
         result = _failed(conn, _result_from(plan, run_id, "failed", applier.result, readds), failure)

@@ -26,6 +26,7 @@ from integrator.logs import configure_logging
 from integrator.store.apply import Applier
 from integrator.store.db import open_store
 from integrator.store.schema import account_events, accounts, outbox, quarantine
+from integrator.store.staging import Staging
 
 pytestmark = pytest.mark.postgres
 
@@ -264,3 +265,37 @@ def test_a_first_load_of_contacts_with_usernames(tmp_path: Path, pg_url: str, mo
         (str(n), "7", f"anna-{n}", f"{n}\x1f7", f"anna.{n}@example.pl", str(n), "created")
         for n in range(1, CUSTOMERS + 1)
     ]
+
+
+def test_a_first_load_begins_while_the_source_is_read(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the staging holds `BULK_LOAD_MIN` creates, the load begins and inserts each staging write while the
+    read goes on; a create that later loses its login to a smaller erp_id is taken back out with its event and mail,
+    and the store ends as the load after the read leaves it: one commit, its indexes and keys, every account once."""
+    monkeypatch.setattr(integrator.store.apply, "BULK_LOAD_MIN", 300)
+    monkeypatch.setattr(Staging.__init__, "__defaults__", (100,))  # a staging write every 100 rows
+    query = store.erp.source()["query"] + " ORDER BY erp_id DESC"  # 1100 is staged (and loaded) long before 2
+    store.path = write_config(make_config(store.erp, store.url, store.path.parent, source={"query": query},
+                                          store={"batch_size": BATCH}))  # fmt: skip
+    store.erp.set(2, email="klient1100@example.pl")
+    indexes, keys = store.indexes(), store.keys()
+    loaded: list[int] = []
+    load = Applier.load
+    monkeypatch.setattr(Applier, "load", lambda self, high: (loaded.append(high), load(self, high))[1])
+    reached = _commits(monkeypatch)
+    code, summary, stderr = store.sync()
+    assert (code, summary["created"], summary["rejected"], summary["mails_queued"]) == (0, 1199, 1, 1199), stderr
+    assert summary["rejected_by_reason"] == {"duplicate_email": 1}
+    assert "sync_reading_again" not in stderr, "the load was abandoned, and the source read twice"
+    assert loaded == list(range(300, CUSTOMERS + 1, 100)), "not loaded write by write during the read"
+    assert reached.count("apply.before_commit") == 1
+    assert store.indexes() == indexes and store.keys() == keys
+    with store.engine.connect() as conn:
+        logins = dict(conn.execute(sa.select(accounts.c.erp_id, accounts.c.login)).all())
+        mailed = conn.execute(sa.select(outbox.c.recipient).join(accounts, accounts.c.id == outbox.c.account_id))
+        assert sorted(mailed.scalars()) == sorted(logins.values())
+        events = conn.execute(sa.select(account_events.c.erp_id, account_events.c.kind)).all()
+    assert "1100" not in logins and logins["2"] == "klient1100@example.pl" and len(logins) == 1199
+    assert sorted(events) == sorted((erp_id, "created") for erp_id in logins)
+    assert store.count(outbox) == store.count(account_events) == 1199
+    code, again, stderr = store.sync()
+    assert (code, again["created"], again["unchanged"], again["rejected"]) == (0, 0, 1199, 1), stderr[-2000:]

@@ -36,7 +36,7 @@ from integrator.store.db import write_lock_now
 from integrator.store.schema import account_events, accounts, outbox
 from integrator.store.staging import IDENTITY_FIELDS, STAGED_FIELDS, Staging
 
-__all__ = ["ApplyResult", "Applier", "loads_in_bulk"]
+__all__ = ["ApplyResult", "Applier", "LoadAbandoned", "loads_in_bulk"]
 
 SYNC_ACTOR = "sync"
 
@@ -97,6 +97,15 @@ def loads_in_bulk(connection: sa.Connection, creates: int) -> bool:
     return bool(empty)
 
 
+class LoadAbandoned(Exception):
+    """A bulk load begun while the source was read failed, and the staged rows went with its transaction: the
+    run reads again and creates the way it would without it (see `integrator.store.early_load`)."""
+
+
+def _abandoned() -> None:
+    raise LoadAbandoned("the store refused the first load, begun while the source was read")
+
+
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
@@ -140,7 +149,14 @@ class Applier:
         self.batch_size = batch_size
         self.heartbeat = heartbeat
         self.bulk_load = bulk_load
+        self.loading = False
+        """A bulk load is begun (`begin_bulk_load`) and not finished: the tables' indexes and keys are dropped."""
+        self.loaded = 0
+        """The staged rows (by `seq`) a begun bulk load has inserted."""
+        self._definitions: list[Any] = []
+        self._keys: list[Any] = []
         self.result = ApplyResult()
+        self._before_load = self.result
         self.fields: tuple[str, ...] = (*STAGED_FIELDS, *(IDENTITY_FIELDS if staging.extended else ()))
         """The account columns a staged row carries (besides login and fingerprint)."""
 
@@ -154,13 +170,15 @@ class Applier:
 
         A lost connection is not the batch's fault, and the run's temporary staging table went with it: it ends
         the run (`StoreConnectionLost`) instead of sending good rows to quarantine."""
-        counted = replace(self.result)  # the counts stay those of committed work: a rolled-back batch wrote nothing
+        # The counts stay those of committed work: a rolled-back batch (or bulk load) wrote nothing.
+        counted = replace(self._before_load if self.loading else self.result)
         try:
             work()
             checkpoint("apply.before_commit")
             self.conn.commit()
         except sa.exc.DBAPIError as exc:
             self.result = counted
+            self.loading = False  # the rollback brought the indexes and keys back
             self._rollback(step, exc)
             fallback()
         checkpoint("apply.after_commit")
@@ -398,8 +416,10 @@ class Applier:
         top = self.conn.execute(sa.select(sa.func.max(st.c.seq))).scalar() or 0
         try:
             if self.bulk_load:
-                # The batches mint the ids they need if the load falls back to them.
-                self._transaction("the creates", lambda: self._load_in_bulk(top), lambda: self._create_batches(top))
+                # The batches mint the ids they need if the load falls back to them. A load begun while the source
+                # was read shared its transaction with the staging: the rollback took those staged rows too.
+                fallback = _abandoned if self.loading else lambda: self._create_batches(top)
+                self._transaction("the creates", lambda: self._load_in_bulk(top), fallback)
             else:
                 self._create_batches(top)
         finally:
@@ -411,24 +431,56 @@ class Applier:
         row by row. Their primary keys too (and so, for that time, the foreign keys that point at them), as
         `pg_restore` does: that took 1 to 4 s off the apply of 620,790 accounts. The tables are locked until the
         commit, and a crash or an error leaves the store as empty as it was (its indexes and keys included); an
-        error falls back to `_create_batches`, which commits batch by batch and quarantines the row that fails."""
+        error falls back to `_create_batches`, which commits batch by batch and quarantines the row that fails.
+        A load begun while the source was read (`integrator.store.early_load`) has inserted what it loaded by
+        then: this inserts the rest."""
+        if not self.loading:
+            self.begin_bulk_load()
+        for low in range(self.loaded, top, self.batch_size):
+            self._create_range(low, low + self.batch_size, store_draws_ids=True)
+            self.heartbeat()
+        self.loaded = max(self.loaded, top)
+        for table, name, definition in reversed(self._keys):
+            self.conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        for _, definition in self._definitions:
+            self.conn.exec_driver_sql(definition)
+        self.loading = False
+
+    def begin_bulk_load(self) -> None:
+        """Begin a bulk load in the run's transaction: drop the indexes and keys of the tables it fills, to be
+        built again once it has inserted everything (`_load_in_bulk`)."""
         # Waiting for a reader of these tables (the portal, a delivery) would queue every later reader behind
         # this run: better to give up at once and take the batches' way.
         self.conn.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
         self.conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
-        definitions = self.conn.exec_driver_sql(_SECONDARY_INDEXES).all()
-        keys = self.conn.exec_driver_sql(_KEYS).all()
-        for name, _ in definitions:
+        self._definitions = self.conn.exec_driver_sql(_SECONDARY_INDEXES).all()
+        self._keys = self.conn.exec_driver_sql(_KEYS).all()
+        for name, _ in self._definitions:
             self.conn.exec_driver_sql(f"DROP INDEX {name}")
-        for table, name, _ in keys:
+        for table, name, _ in self._keys:
             self.conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        for low in range(0, top, self.batch_size):
-            self._create_range(low, low + self.batch_size, store_draws_ids=True)
-            self.heartbeat()
-        for table, name, definition in reversed(keys):
-            self.conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        for _, definition in definitions:
-            self.conn.exec_driver_sql(definition)
+        self.loading = True
+        self.loaded = 0
+        self._before_load = replace(self.result)
+
+    def load(self, high: int) -> None:
+        """Insert the staged creates numbered up to `high` that a begun bulk load has not inserted yet."""
+        for low in range(self.loaded, high, self.batch_size):
+            self._create_range(low, min(low + self.batch_size, high), store_draws_ids=True)
+        self.loaded = max(self.loaded, high)
+
+    def unload(self, keys: Sequence[str]) -> None:
+        """Take back what a begun bulk load inserted for the identity keys `keys` (creates that lost their login
+        to a later row, `Plan.unstaged`): their mails, events and accounts, in the same transaction."""
+        if not keys:
+            return
+        wanted = sa.select(sa.func.unnest(sa.cast(sa.literal(list(keys), sa.ARRAY(sa.Text)), sa.ARRAY(sa.Text))))
+        ids = sa.select(accounts.c.id).where(accounts.c.live_key.in_(wanted.scalar_subquery()))
+        mails = self.conn.execute(outbox.delete().where(outbox.c.account_id.in_(ids))).rowcount
+        self.conn.execute(account_events.delete().where(account_events.c.account_id.in_(ids)))
+        gone = self.conn.execute(accounts.delete().where(accounts.c.live_key.in_(wanted.scalar_subquery()))).rowcount
+        self.result.created -= gone
+        self.result.mails_queued -= mails
 
     def _create_batches(self, top: int) -> None:
         """The creates batch by batch, each batch its own transaction."""

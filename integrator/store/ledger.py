@@ -48,6 +48,12 @@ class StoreLookups:
         self._empty = not ledger
         self._any_closed: bool | None = None
 
+    def store_is_empty(self) -> None:
+        """The store holds no account at all, and will not before this run commits: look nothing up (a first
+        load holding the tables would keep another session's look-up waiting)."""
+        self._empty = True
+        self._any_closed = False
+
     def holders(self, logins: Collection[str]) -> dict[str, str]:
         if self._empty:  # an initial sync: nobody holds anything, and its logins are many
             return {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -32,6 +32,11 @@ IDENTITY_FIELDS: tuple[str, ...] = ("contact_id", "contact_name", "email", "attr
 """Account columns staged only when the config uses them (contacts, username logins, attributes): a plain
 per-customer sync binds none of them, so it costs what it did before they existed."""
 _EXTENDED_COLUMNS = (*_COLUMNS, "customer_id", *IDENTITY_FIELDS)
+
+
+class _Loader(Protocol):
+    def wait(self) -> None: ...
+    def flushed(self, staged: int) -> None: ...
 
 
 def _staging_table(metadata: sa.MetaData) -> sa.Table:
@@ -103,6 +108,8 @@ class Staging:
         if extended:
             self.stage = self._stage_extended  # type: ignore[method-assign]
         self._prepare_ids, self._write_ids = _id_writer(connection)
+        self.loader: _Loader | None = None
+        """Told of every write, and waited for before the next one (`integrator.store.early_load`)."""
 
     def stage(self, action: str, erp_id: str, login: str, digest: str, record: Record) -> None:
         """Add one row; a create gets its `create_seq`, the key of the identity id `ids_through` gives it."""
@@ -177,13 +184,19 @@ class Staging:
     def flush(self) -> None:
         """Write what is buffered."""
         if self._buffer:
+            if self.loader is not None:
+                self.loader.wait()
             self._write_staging(self._buffer)
             self._buffer = []
+            if self.loader is not None:
+                self.loader.flushed(self.count)
 
     @reported_as("the staging")
     def drop_erp_ids(self, erp_ids: Sequence[str]) -> None:
         """Remove rows that lost their login after the read."""
         ids = list(erp_ids)
+        if self.loader is not None:
+            self.loader.wait()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             self.connection.execute(sa.delete(self.table).where(self.table.c.erp_id.in_(chunk)))
